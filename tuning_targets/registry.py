@@ -1,0 +1,42 @@
+"""Names users type (`digits`, `iris`, `csv:PATH`) mapped to targets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lgt.errors import UserError
+from tuning_targets.base import Target
+from tuning_targets.images import Cifar10Target, DigitsTarget, MnistTarget
+from tuning_targets.tabular import TabularTarget, csv_frame, sklearn_frame
+from tuning_targets.trainer import Task
+
+IMAGE_TARGETS: dict[str, type[Target]] = {"digits": DigitsTarget, "mnist": MnistTarget, "cifar10": Cifar10Target}
+SKLEARN_TARGETS: dict[str, tuple[str, str, Task, str]] = {
+    "iris": ("load_iris", "target", "classification", "Iris flowers: 150 rows, 4 numeric features, 3 classes"),
+    "wine": ("load_wine", "target", "classification", "Wine cultivars: 178 rows, 13 numeric features, 3 classes"),
+    "breast_cancer": ("load_breast_cancer", "target", "classification",
+                      "Breast cancer diagnosis: 569 rows, 30 numeric features, 2 classes"),
+    "diabetes": ("load_diabetes", "target", "regression",
+                 "Diabetes progression: 442 rows, 10 numeric features, regression (MAE)"),
+}
+TARGET_NAMES = (*IMAGE_TARGETS, *SKLEARN_TARGETS, "csv:PATH")
+
+
+def make_target(name: str, *, data_dir: Path | None = None, target_column: str | None = None,
+                task: Task | None = None, split_seed: int = 0) -> Target:
+    """Build the target a user named; raises UserError for names and options that do not fit."""
+    if name in IMAGE_TARGETS:
+        if task not in (None, "classification"):
+            raise UserError(f"target {name!r} is image classification; --task {task} does not apply")
+        return IMAGE_TARGETS[name](split_seed=split_seed, data_dir=data_dir)  # type: ignore[call-arg]
+    if name in SKLEARN_TARGETS:
+        loader, column, default_task, description = SKLEARN_TARGETS[name]
+        return TabularTarget(name, sklearn_frame(loader), column, task=task or default_task,
+                             description=description, split_seed=split_seed)
+    if name.startswith("csv:"):
+        path = Path(name[4:])
+        if not target_column:
+            raise UserError("a csv: target needs --target-column NAME")
+        return TabularTarget(name, csv_frame(path), target_column, task=task,
+                             description=f"CSV file {path}", split_seed=split_seed)
+    raise UserError(f"unknown target {name!r}; choose one of: {', '.join(TARGET_NAMES)}")

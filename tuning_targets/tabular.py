@@ -1,0 +1,265 @@
+"""Tabular targets: scikit-learn's built-in sets and any CSV, with a torch MLP.
+
+Real CSVs are messy (mixed types, gaps, id columns, text labels), so the
+frame goes through a scikit-learn ColumnTransformer that is fitted on the
+training split only. Its scaler, imputer, polynomial features and feature
+selection are knobs of the search space: feature engineering is one of the
+four things LGT tunes.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.feature_selection import SelectKBest, f_classif, f_regression
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import (FunctionTransformer, MinMaxScaler, OneHotEncoder, PolynomialFeatures, RobustScaler,
+                                   StandardScaler)
+from torch import nn
+
+from lgt.errors import UserError
+from tuning_targets.base import ACTIVATIONS, TRAINING_DEFAULTS, Target, activation, training_knobs
+from tuning_targets.space import CategoricalKnob, Config, FloatKnob, IntKnob, SearchSpace
+from tuning_targets.trainer import Task, TensorSplits
+
+FEATURE_KNOBS = ("scaler", "imputer", "poly_degree", "feature_fraction")
+# A numeric target with at most this many distinct integer values is read as classes.
+MAX_INTEGER_CLASSES = 20
+MAX_CATEGORIES = 20
+
+
+class Mlp(nn.Module):
+    def __init__(self, in_features: int, out_features: int, config: Config) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = in_features
+        for _ in range(int(config["hidden_layers"])):
+            layers.append(nn.Linear(width, int(config["hidden_units"])))
+            if config["batch_norm"]:
+                layers.append(nn.BatchNorm1d(int(config["hidden_units"])))
+            layers += [activation(str(config["activation"])), nn.Dropout(float(config["dropout"]))]
+            width = int(config["hidden_units"])
+        layers.append(nn.Linear(width, out_features))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def infer_task(y: pd.Series) -> Task:
+    if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
+        return "classification"
+    values = y.dropna()
+    if len(values) and (values == values.round()).all() and values.nunique() <= MAX_INTEGER_CLASSES:
+        return "classification"
+    return "regression"
+
+
+def _id_like(name: str, column: pd.Series) -> bool:
+    """Row identifiers carry no signal and would let a model memorise rows."""
+    if re.fullmatch(r"(?i)(id|index|.*[_ ]id|uuid|row(_?num(ber)?)?)", str(name)):
+        return True
+    is_text_or_int = pd.api.types.is_integer_dtype(column) or not pd.api.types.is_numeric_dtype(column)
+    return is_text_or_int and column.nunique(dropna=True) == len(column) and len(column) > MAX_CATEGORIES
+
+
+class TabularTarget(Target):
+    """A data frame with a target column, split 60/20/20 by `split_seed`."""
+
+    def __init__(self, name: str, frame_loader: Callable[[], pd.DataFrame], target_column: str, *,
+                 task: Task | None = None, description: str = "", split_seed: int = 0) -> None:
+        self.name = name
+        self.description = description
+        self._frame_loader = frame_loader
+        self.target_column = target_column
+        self._frame: pd.DataFrame | None = None
+        self._prepared: tuple[pd.DataFrame, np.ndarray, list[np.ndarray], int] | None = None
+        # The space depends on the task (label smoothing is for classes only), so a
+        # CSV whose task is not given is read now to infer it.
+        self.task = task or infer_task(self._read()[target_column])
+        super().__init__(split_seed=split_seed)
+
+    def build_space(self) -> SearchSpace:
+        return SearchSpace(training_knobs(max_epochs=200, classification=self.task == "classification") + [
+            CategoricalKnob("hidden_units", "architecture", "Width of each hidden layer of the MLP.",
+                            choices=(16, 32, 64, 128, 256, 512)),
+            IntKnob("hidden_layers", "architecture", "Hidden layers in the MLP.", low=1, high=4),
+            CategoricalKnob("activation", "architecture", "Non-linearity between layers.", choices=ACTIVATIONS),
+            CategoricalKnob("batch_norm", "architecture", "Batch normalisation after each hidden layer.", choices=(False, True)),
+            FloatKnob("dropout", "architecture", "Dropout after each hidden layer; regularises against overfitting.",
+                      low=0.0, high=0.6, dynamic=True),
+            CategoricalKnob("scaler", "features", "Scaling of numeric columns: standard (z-score), min-max, robust (median/IQR) or none.",
+                            choices=("standard", "minmax", "robust", "none")),
+            CategoricalKnob("imputer", "features", "How missing numeric values are filled: column median or mean.",
+                            choices=("median", "mean")),
+            CategoricalKnob("poly_degree", "features", "Degree of polynomial feature crosses: 1 keeps features as they are, 2 adds pairwise products.",
+                            choices=(1, 2)),
+            FloatKnob("feature_fraction", "features", "Fraction of features kept by univariate selection (F-test) after encoding.",
+                      low=0.2, high=1.0),
+        ])
+
+    def default_values(self) -> dict[str, Any]:
+        values = TRAINING_DEFAULTS | {"epochs": 30, "batch_size": 32, "hidden_units": 64, "hidden_layers": 1,
+                                      "activation": "relu", "batch_norm": False, "dropout": 0.0, "scaler": "standard",
+                                      "imputer": "median", "poly_degree": 1, "feature_fraction": 1.0}
+        return {k: v for k, v in values.items() if k in self.space}
+
+    def _prepare(self) -> tuple[pd.DataFrame, np.ndarray, list[np.ndarray], int]:
+        """Read, clean and split the frame once; returns (features, y, split indices, n_outputs)."""
+        if self._prepared is not None:
+            return self._prepared
+        from sklearn.model_selection import train_test_split
+
+        frame = self._read().dropna(subset=[self.target_column])
+        y_raw = frame[self.target_column]
+        features = frame.drop(columns=[self.target_column])
+        features = features.drop(columns=[c for c in features.columns if _id_like(c, features[c])])
+        if len(frame) < 10 or features.shape[1] == 0:
+            raise UserError(f"{self.name}: need at least 10 labelled rows and one feature column, "
+                            f"got {len(frame)} rows and {features.shape[1]} usable columns")
+        task = self.task
+        if task == "regression":
+            y_num = pd.to_numeric(y_raw, errors="coerce")
+            if y_num.isna().any():
+                raise UserError(f"{self.name}: regression needs a numeric target, but {self.target_column!r} "
+                                f"holds values like {y_raw[y_num.isna()].iloc[0]!r}")
+            y = y_num.to_numpy(dtype=np.float32)
+            n_out = 1
+        else:
+            classes, y = np.unique(y_raw.astype(str), return_inverse=True)
+            if len(classes) < 2:
+                raise UserError(f"{self.name}: the target column {self.target_column!r} has a single class")
+            n_out = len(classes)
+        stratify = y if task == "classification" and np.bincount(y).min() >= 3 else None
+        idx = np.arange(len(frame))
+        train_idx, rest = train_test_split(idx, test_size=0.4, random_state=self.split_seed, stratify=stratify)
+        val_idx, test_idx = train_test_split(rest, test_size=0.5, random_state=self.split_seed,
+                                             stratify=None if stratify is None else y[rest])
+        self._prepared = (features.reset_index(drop=True), y, [train_idx, val_idx, test_idx], n_out)
+        return self._prepared
+
+    def _read(self) -> pd.DataFrame:
+        if self._frame is None:
+            frame = self._frame_loader()
+            if frame.empty or len(frame.columns) == 0:
+                raise UserError(f"{self.name}: the data set is empty")
+            if self.target_column not in frame.columns:
+                raise UserError(f"{self.name}: no column {self.target_column!r}; columns are: "
+                                f"{', '.join(map(str, frame.columns))}")
+            self._frame = frame
+        return self._frame
+
+    def check(self) -> None:
+        """Read and validate the data now, so bad input fails before a study is created."""
+        self._prepare()
+
+    def load_splits(self, config: Config) -> TensorSplits:
+        return self._splits_for(tuple(config[k] for k in FEATURE_KNOBS))
+
+    @lru_cache(maxsize=16)
+    def _splits_for(self, feature_values: tuple[Any, ...]) -> TensorSplits:
+        features, y, (tr, va, te), _ = self._prepare()
+        pipeline = build_feature_pipeline(features, dict(zip(FEATURE_KNOBS, feature_values)), self.task)
+        x_train = pipeline.fit_transform(features.iloc[tr], y[tr])
+        x_val, x_test = pipeline.transform(features.iloc[va]), pipeline.transform(features.iloc[te])
+
+        def tensor(x: Any) -> torch.Tensor:
+            return torch.as_tensor(np.asarray(x, dtype=np.float32))
+
+        if self.task == "classification":
+            ys = [torch.as_tensor(y[i], dtype=torch.long) for i in (tr, va, te)]
+            scale = 1.0
+        else:
+            mean, scale = float(y[tr].mean()), float(y[tr].std() or 1.0)
+            ys = [torch.as_tensor((y[i] - mean) / scale, dtype=torch.float32) for i in (tr, va, te)]
+        return TensorSplits(tensor(x_train), ys[0], tensor(x_val), ys[1], tensor(x_test), ys[2], y_scale=scale)
+
+    def build_model(self, config: Config, data: TensorSplits) -> nn.Module:
+        return Mlp(data.x_train.shape[1], self._prepare()[3], config)
+
+    def data_summary(self) -> str:
+        try:
+            features, _, (tr, va, te), n_out = self._prepare()
+        except UserError as exc:
+            return f"unavailable: {exc}"
+        kind = f"{n_out} classes" if self.task == "classification" else "numeric target"
+        return f"{len(tr)} train / {len(va)} val / {len(te)} test, {features.shape[1]} columns, {kind}"
+
+
+def build_feature_pipeline(features: pd.DataFrame, config: dict[str, Any], task: Task) -> Any:
+    numeric = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c])
+               and not pd.api.types.is_bool_dtype(features[c])]
+    categorical = [c for c in features.columns if c not in numeric]
+    scaler = {"standard": StandardScaler(), "minmax": MinMaxScaler(), "robust": RobustScaler(),
+              "none": "passthrough"}[config["scaler"]]
+    steps = []
+    if numeric:
+        steps.append(("num", Pipeline([("impute", SimpleImputer(strategy=config["imputer"])), ("scale", scaler)]),
+                      numeric))
+    if categorical:
+        steps.append(("cat", Pipeline([
+            ("as_text", FunctionTransformer(_as_text)),
+            ("impute", SimpleImputer(strategy="constant", fill_value="(missing)")),
+            ("onehot", OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=MAX_CATEGORIES,
+                                     sparse_output=False))]), categorical))
+    stages: list[tuple[str, Any]] = [("columns", ColumnTransformer(steps, sparse_threshold=0.0))]
+    if int(config["poly_degree"]) > 1:
+        stages.append(("poly", PolynomialFeatures(int(config["poly_degree"]), include_bias=False)))
+    if float(config["feature_fraction"]) < 1.0:
+        score = f_classif if task == "classification" else f_regression
+        stages.append(("select", _FractionSelect(score, float(config["feature_fraction"]))))
+    return Pipeline(stages)
+
+
+def _as_text(x: Any) -> Any:
+    """Mixed-type categorical columns become strings so the encoder sees one type."""
+    frame = pd.DataFrame(x)
+    return frame.astype(object).where(frame.notna(), np.nan).map(lambda v: v if v is np.nan else str(v))
+
+
+class _FractionSelect(BaseEstimator, TransformerMixin):  # type: ignore[misc]
+    """SelectKBest with k as a fraction, since the width after encoding is unknown up front."""
+
+    def __init__(self, score: Any = None, fraction: float = 1.0) -> None:
+        self.score = score
+        self.fraction = fraction
+
+    def fit(self, x: Any, y: Any) -> _FractionSelect:
+        k = max(1, int(round(x.shape[1] * self.fraction)))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.selector_ = SelectKBest(self.score, k=k).fit(x, y)
+        return self
+
+    def transform(self, x: Any) -> Any:
+        return self.selector_.transform(x)
+
+
+def sklearn_frame(loader_name: str) -> Callable[[], pd.DataFrame]:
+    def load() -> pd.DataFrame:
+        import sklearn.datasets
+
+        bunch = getattr(sklearn.datasets, loader_name)(as_frame=True)
+        return bunch.frame
+    return load
+
+
+def csv_frame(path: Path) -> Callable[[], pd.DataFrame]:
+    def load() -> pd.DataFrame:
+        if not path.exists():
+            raise UserError(f"CSV file not found: {path}")
+        try:
+            return pd.read_csv(path)
+        except pd.errors.EmptyDataError:
+            raise UserError(f"CSV file {path} is empty") from None
+        except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
+            raise UserError(f"CSV file {path} could not be read: {exc}") from None
+    return load
