@@ -7,6 +7,7 @@ the training images later, so the official test split stays untouched.
 
 from __future__ import annotations
 
+import gzip
 import os
 import pickle
 from pathlib import Path
@@ -43,17 +44,37 @@ def load_digits_arrays() -> Arrays:
 
 
 def load_mnist_arrays(data_dir: Path) -> Arrays:
+    """Read MNIST's IDX files (plain or gzipped) from `data_dir/MNIST/raw`.
+
+    Read directly rather than through torchvision, which ignores gzipped
+    files unless it may download, and whose errors talk about `download=True`.
+    """
     raw = data_dir / "MNIST" / "raw"
     if not all((raw / f).exists() or (raw / f"{f}.gz").exists() for f in MNIST_FILES):
         _download("MNIST", data_dir, raw, MNIST_FILES)
-    from torchvision.datasets import MNIST
+    x_train, y_train, x_test, y_test = (_read_idx(raw, f) for f in MNIST_FILES)
+    for images, labels, kind in ((x_train, y_train, "train"), (x_test, y_test, "t10k")):
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise UserError(f"MNIST files under {raw}: {kind} images {images.shape} and labels {labels.shape} "
+                            "do not match")
+    return x_train[:, None], y_train.astype(np.int64), x_test[:, None], y_test.astype(np.int64)
 
+
+def _read_idx(folder: Path, name: str) -> np.ndarray:
+    """One IDX file: two zero bytes, type code 0x08 (uint8), rank, big-endian int32 sizes, data."""
+    path = folder / name if (folder / name).exists() else folder / f"{name}.gz"
     try:
-        train = MNIST(str(data_dir), train=True, download=False)
-        test = MNIST(str(data_dir), train=False, download=False)
-    except (RuntimeError, OSError, ValueError) as exc:
-        raise UserError(f"MNIST files under {raw} could not be read: {exc}") from None
-    return (train.data.numpy()[:, None], train.targets.numpy(), test.data.numpy()[:, None], test.targets.numpy())
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as fh:
+            raw = fh.read()
+    except (OSError, EOFError) as exc:
+        raise UserError(f"MNIST file {path} could not be read: {exc}") from None
+    header = 4 + 4 * raw[3] if len(raw) >= 4 else 0
+    if not header or raw[:3] != b"\x00\x00\x08" or len(raw) < header:
+        raise UserError(f"MNIST file {path} is not an IDX file of unsigned bytes")
+    shape = tuple(int(d) for d in np.frombuffer(raw[4:header], dtype=">i4"))
+    if len(raw) - header != int(np.prod(shape)):
+        raise UserError(f"MNIST file {path} holds {len(raw) - header} bytes of data; its header says {shape}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
 
 
 def load_cifar10_arrays(data_dir: Path) -> Arrays:
@@ -71,10 +92,15 @@ def load_cifar10_arrays(data_dir: Path) -> Arrays:
         try:
             with open(folder / name, "rb") as fh:
                 batch = pickle.load(fh, encoding="latin1")
+            # The official files come from Python 2 (str keys under latin1); files
+            # re-pickled by Python 3 keep bytes keys (b"data"). Accept both.
+            batch = {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in batch.items()}
             x = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-            y = np.asarray(batch["labels"], dtype=np.int64)
-        except (OSError, pickle.UnpicklingError, KeyError, ValueError, EOFError) as exc:
-            raise UserError(f"CIFAR-10 file {folder / name} is not a valid batch: {exc}") from None
+            y = np.asarray(batch["labels"], dtype=np.int64).reshape(-1)
+            if len(x) != len(y):
+                raise ValueError(f"{len(x)} images but {len(y)} labels")
+        except (OSError, pickle.UnpicklingError, AttributeError, KeyError, TypeError, ValueError, EOFError) as exc:
+            raise UserError(f"CIFAR-10 file {folder / name} is not a valid batch: {type(exc).__name__}: {exc}") from None
         parts.append((x, y))
     x_train = np.concatenate([p[0] for p in parts[:-1]])
     y_train = np.concatenate([p[1] for p in parts[:-1]])

@@ -93,20 +93,22 @@ class FloatKnob(Knob):
         return od.FloatDistribution(self.low, self.high, log=self.log)
 
     def coerce(self, value: Any) -> Value:
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise ValueError(f"expected a number, got {value!r}")
-        number = float(value)
-        if not math.isfinite(number):
-            raise ValueError(f"expected a finite number, got {value!r}")
-        clipped = min(max(number, self.low), self.high)
+        number = _read_number(value, "a number")
+        clipped = min(max(number, float(self.low)), float(self.high))
+        if isinstance(value, str):
+            fix = f"read as {number:g}" + (f" and clipped to {clipped:g}" if clipped != number else "")
+            raise _Repair(clipped, f"{self.name}={value!r} is text, not a number; {fix}")
         if clipped != number:
             raise _Repair(clipped, f"{self.name}={number:g} is outside [{self.low:g}, {self.high:g}]; clipped to {clipped:g}")
         return number
 
     def sample(self, rng: random.Random) -> Value:
         if self.log:
-            return math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
-        return rng.uniform(self.low, self.high)
+            value = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+        else:
+            value = rng.uniform(self.low, self.high)
+        # exp(log(x)) can land a rounding error outside the bounds.
+        return min(max(value, float(self.low)), float(self.high))
 
     def grid_levels(self, default: Value) -> list[Value]:
         d = float(default)
@@ -130,12 +132,10 @@ class IntKnob(Knob):
         return od.IntDistribution(self.low, self.high, log=self.log)
 
     def coerce(self, value: Any) -> Value:
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise ValueError(f"expected an integer, got {value!r}")
-        number = float(value)
-        if not math.isfinite(number):
-            raise ValueError(f"expected a finite integer, got {value!r}")
+        number = _read_number(value, "an integer")
         snapped = min(max(int(round(number)), self.low), self.high)
+        if isinstance(value, str):
+            raise _Repair(snapped, f"{self.name}={value!r} is text, not an integer; read as {snapped}")
         if snapped != number:
             raise _Repair(snapped, f"{self.name}={number:g} is not an integer in [{self.low}, {self.high}]; set to {snapped}")
         return snapped
@@ -167,7 +167,7 @@ class CategoricalKnob(Knob):
         text = str(value).strip().lower()
         for choice in self.choices:
             if str(choice).lower() == text:
-                raise _Repair(choice, f"{self.name}={value!r} read as {choice!r}")
+                raise _Repair(choice, f"{self.name}={value!r} is not one of the choices; read as {choice!r}")
         numeric = [c for c in self.choices if isinstance(c, (int, float)) and not isinstance(c, bool)]
         if numeric:
             try:
@@ -177,7 +177,7 @@ class CategoricalKnob(Knob):
             if math.isfinite(number):
                 nearest = min(numeric, key=lambda c: abs(float(c) - number))
                 raise _Repair(nearest, f"{self.name}={value!r} is not a choice; snapped to nearest {nearest!r}")
-        raise ValueError(f"{value!r} is not one of {list(self.choices)}")
+        raise ValueError(f"{value!r} is not a choice")
 
     def sample(self, rng: random.Random) -> Value:
         return rng.choice(self.choices)
@@ -187,6 +187,19 @@ class CategoricalKnob(Knob):
 
     def range_text(self) -> str:
         return "one of " + ", ".join(json.dumps(c) for c in self.choices)
+
+
+def _read_number(value: Any, kind: str) -> float:
+    """A finite float from a number or numeric text; ValueError for anything else."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"expected {kind}, got {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"expected {kind}, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return number
 
 
 @dataclass
@@ -273,7 +286,8 @@ class SearchSpace:
 
         Knobs are taken in space order, each at its `grid_levels`, until the
         grid holds at least `min_points` points; the remaining knobs stay at
-        their default (a one-value list). Optuna's GridSampler then visits
+        their default (a one-value list). The first knob leaves out its
+        default level, so no grid point repeats the default config. Optuna's GridSampler then visits
         the points in a seeded random order, so a budget smaller than the
         grid sees an unbiased subset of it.
         """
@@ -284,6 +298,10 @@ class SearchSpace:
                 grid[name] = [default[name]]
                 continue
             levels = knob.grid_levels(default[name])
+            if not grid and len(levels) > 2:
+                # Every method runs the default config first; leaving the default
+                # level of the first knob out keeps the grid from running it twice.
+                levels = [v for v in levels if v != default[name]]
             grid[name] = levels
             size *= len(levels)
         return grid

@@ -10,7 +10,6 @@ four things LGT tunes.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
@@ -35,6 +34,8 @@ FEATURE_KNOBS = ("scaler", "imputer", "poly_degree", "feature_fraction")
 # A numeric target with at most this many distinct integer values is read as classes.
 MAX_INTEGER_CLASSES = 20
 MAX_CATEGORIES = 20
+# Feature-engineering variants whose tensors are kept, per target.
+SPLIT_CACHE_SIZE = 16
 
 
 class Mlp(nn.Module):
@@ -65,11 +66,19 @@ def infer_task(y: pd.Series) -> Task:
 
 
 def _id_like(name: str, column: pd.Series) -> bool:
-    """Row identifiers carry no signal and would let a model memorise rows."""
+    """Row identifiers carry no signal and would let a model memorise rows.
+
+    Beyond the name, an identifier is a text column unique to each row, or
+    unique integers packed as densely as row numbers: a count or a price
+    that happens to differ in every row is a feature, not an id.
+    """
     if re.fullmatch(r"(?i)(id|index|.*[_ ]id|uuid|row(_?num(ber)?)?)", str(name)):
         return True
-    is_text_or_int = pd.api.types.is_integer_dtype(column) or not pd.api.types.is_numeric_dtype(column)
-    return is_text_or_int and column.nunique(dropna=True) == len(column) and len(column) > MAX_CATEGORIES
+    if len(column) <= MAX_CATEGORIES or column.nunique(dropna=True) != len(column):
+        return False
+    if pd.api.types.is_integer_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        return int(column.max()) - int(column.min()) < 2 * len(column)
+    return not pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
 class TabularTarget(Target):
@@ -83,6 +92,7 @@ class TabularTarget(Target):
         self.target_column = target_column
         self._frame: pd.DataFrame | None = None
         self._prepared: tuple[pd.DataFrame, np.ndarray, list[np.ndarray], int] | None = None
+        self._split_cache: dict[tuple[Any, ...], TensorSplits] = {}
         # The space depends on the task (label smoothing is for classes only), so a
         # CSV whose task is not given is read now to infer it.
         self.task = task or infer_task(self._read()[target_column])
@@ -117,8 +127,6 @@ class TabularTarget(Target):
         """Read, clean and split the frame once; returns (features, y, split indices, n_outputs)."""
         if self._prepared is not None:
             return self._prepared
-        from sklearn.model_selection import train_test_split
-
         frame = self._read().dropna(subset=[self.target_column])
         y_raw = frame[self.target_column]
         features = frame.drop(columns=[self.target_column])
@@ -139,11 +147,9 @@ class TabularTarget(Target):
             if len(classes) < 2:
                 raise UserError(f"{self.name}: the target column {self.target_column!r} has a single class")
             n_out = len(classes)
-        stratify = y if task == "classification" and np.bincount(y).min() >= 3 else None
-        idx = np.arange(len(frame))
-        train_idx, rest = train_test_split(idx, test_size=0.4, random_state=self.split_seed, stratify=stratify)
-        val_idx, test_idx = train_test_split(rest, test_size=0.5, random_state=self.split_seed,
-                                             stratify=None if stratify is None else y[rest])
+        labels = y if task == "classification" else None
+        train_idx, rest = _split(np.arange(len(frame)), labels, 0.4, self.split_seed)
+        val_idx, test_idx = _split(rest, labels, 0.5, self.split_seed)
         self._prepared = (features.reset_index(drop=True), y, [train_idx, val_idx, test_idx], n_out)
         return self._prepared
 
@@ -163,9 +169,13 @@ class TabularTarget(Target):
         self._prepare()
 
     def load_splits(self, config: Config) -> TensorSplits:
-        return self._splits_for(tuple(config[k] for k in FEATURE_KNOBS))
+        key = tuple(config[k] for k in FEATURE_KNOBS)
+        if key not in self._split_cache:
+            if len(self._split_cache) >= SPLIT_CACHE_SIZE:
+                del self._split_cache[next(iter(self._split_cache))]
+            self._split_cache[key] = self._splits_for(key)
+        return self._split_cache[key]
 
-    @lru_cache(maxsize=16)
     def _splits_for(self, feature_values: tuple[Any, ...]) -> TensorSplits:
         features, y, (tr, va, te), _ = self._prepare()
         pipeline = build_feature_pipeline(features, dict(zip(FEATURE_KNOBS, feature_values)), self.task)
@@ -193,6 +203,20 @@ class TabularTarget(Target):
             return f"unavailable: {exc}"
         kind = f"{n_out} classes" if self.task == "classification" else "numeric target"
         return f"{len(tr)} train / {len(va)} val / {len(te)} test, {features.shape[1]} columns, {kind}"
+
+
+def _split(idx: np.ndarray, labels: np.ndarray | None, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split `idx`, stratified by class when every class is large enough to be spread over both parts."""
+    from sklearn.model_selection import train_test_split
+
+    if labels is not None:
+        try:
+            parts = train_test_split(idx, test_size=test_size, random_state=seed, stratify=labels[idx])
+            return parts[0], parts[1]
+        except ValueError:
+            pass  # a class too small to stratify (or more classes than rows in a part)
+    parts = train_test_split(idx, test_size=test_size, random_state=seed)
+    return parts[0], parts[1]
 
 
 def build_feature_pipeline(features: pd.DataFrame, config: dict[str, Any], task: Task) -> Any:

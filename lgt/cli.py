@@ -1,0 +1,141 @@
+"""The `lgt` command: parse, call one function of the app shell, render.
+
+A UserError becomes one line on stderr and exit code 2; anything else is a
+bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn, Sequence
+
+from lgt.errors import UserError
+
+EXIT_USER_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse prints usage plus the error; users get the one line that matters."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USER_ERROR, f"lgt: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="lgt", description="Language-Guided Tuning: LLM agents tune a model and explain "
+                                             "each change; classic Optuna HPO runs beside it on the same budget.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    commands.add_parser("targets", help="list the targets, their data and search space")
+
+    base = commands.add_parser("baseline", help="tune a target with a classic Optuna method")
+    _target_options(base)
+    base.add_argument("--method", required=True, help="tpe | gp | grid | random | default")
+    base.add_argument("--trials", type=int, default=15, help="trial budget (default 15; 'default' runs 1)")
+    base.add_argument("--seed", type=int, default=0, help="seed for the sampler and the training (default 0)")
+    base.add_argument("--storage", help="Optuna storage URL (default sqlite:///results/studies.db)")
+    base.add_argument("--config", type=Path, help="JSON file overriding the shared first (default) config")
+    base.add_argument("--resume", nargs="?", const="", metavar="RUN_ID",
+                      help="continue a run without repeating finished trials (bare: the latest matching run)")
+    return parser
+
+
+def _target_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", required=True, help="digits | mnist | cifar10 | iris | wine | breast_cancer "
+                                                        "| diabetes | csv:PATH")
+    parser.add_argument("--data-dir", help="where mnist/cifar10 live (default $LGT_DATA_DIR or ./data)")
+    parser.add_argument("--target-column", help="the column to predict, for csv: targets")
+    parser.add_argument("--task", choices=("classification", "regression"), help="override the inferred task")
+
+
+def cmd_targets(args: argparse.Namespace) -> None:
+    from rich.table import Table
+
+    from lgt.console import out
+    from tuning_targets import TARGET_NAMES, make_target
+
+    for name in TARGET_NAMES:
+        if name == "csv:PATH":
+            out.print("\n[bold]csv:PATH[/] - your CSV with --target-column; task inferred (or --task); "
+                      "search space as for the tabular targets above.")
+            continue
+        target = make_target(name)
+        out.print(f"\n[bold]{name}[/] - {target.description}\n  task {target.task}, metric {target.metric} "
+                  f"({target.direction}); data: {target.data_summary()}")
+        table = Table(show_edge=False, pad_edge=False)
+        for column in ("knob", "dimension", "range", "default", "description"):
+            table.add_column(column, overflow="fold")
+        for knob in target.space.describe():
+            table.add_row(knob["name"], knob["dimension"], knob["range"],
+                          json.dumps(target.default_config[knob["name"]]), knob["description"])
+        out.print(table)
+
+
+def cmd_baseline(args: argparse.Namespace) -> None:
+    from lgt.baselines import BaselineRequest, run_baseline
+
+    request = BaselineRequest(target=args.target, method=args.method, trials=args.trials, seed=args.seed,
+                              storage=args.storage, data_dir=args.data_dir, target_column=args.target_column,
+                              task=args.task, config=_read_config(args.config), resume=args.resume)
+    _run_and_render(lambda observer: run_baseline(request, observer), args.storage)
+
+
+def _run_and_render(run: Any, storage: str | None) -> dict[str, Any]:
+    """Run with progress bars, then print the trials and the best one."""
+    from lgt.console import ProgressObserver, fmt, out, summary_table, trials_table
+    from lgt.outputs import trial_rows
+    from lgt.studies import load_study, open_storage
+    from tuning_targets import config_diff
+
+    from lgt.settings import default_storage_url
+
+    observer = ProgressObserver()
+    summary = run(observer)
+    study = load_study(open_storage(storage or default_storage_url()), summary["study_name"])
+    default = study.user_attrs.get("default_config", {})
+    rows = trial_rows(study)
+    for row in rows:
+        diff = config_diff(default, {k: row[k] for k in default if k in row})
+        row["changes"] = ", ".join(f"{k}={fmt(v[1], 3)}" for k, v in diff.items())
+    out.print(trials_table(rows, summary["metric"], summary["best_trial"]))
+    out.print(summary_table(summary))
+    out.print(f"results: {summary['run_dir']}/ (trials.csv, summary.json); "
+              f"study {summary['study_name']!r} in {summary['storage']}")
+    return summary
+
+
+def _read_config(path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"config file not found: {path}") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"config file {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"config file {path} must hold a JSON object of knob: value")
+    return data
+
+
+COMMANDS = {"targets": cmd_targets, "baseline": cmd_baseline}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except UserError as exc:
+        print(f"lgt: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("lgt: interrupted; finished trials are saved (continue with --resume)", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

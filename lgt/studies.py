@@ -1,0 +1,142 @@
+"""Optuna study storage: every trial of every method lands here.
+
+A study is one run (one method on one target with one seed). Its user
+attrs say how to rebuild the target and the budget, so `--resume` and
+`lgt report` need nothing but the storage. Each trial carries its config,
+per-epoch history, method and source as user attrs, which is what
+optuna-dashboard shows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from lgt.errors import UserError
+from tuning_targets import Config, Target, TrialResult
+
+optuna.logging.set_verbosity(logging.WARNING)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What identifies a run; stored on the study so a resume rebuilds the same thing."""
+
+    run_id: str
+    target: str
+    method: str
+    seed: int
+    trials: int
+    data_dir: str | None = None
+    target_column: str | None = None
+    task: str | None = None
+
+    def to_attrs(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+    @classmethod
+    def from_study(cls, study: optuna.Study) -> RunSpec:
+        attrs = study.user_attrs
+        try:
+            return cls(**{k: attrs[k] for k in cls.__dataclass_fields__ if k in attrs})
+        except TypeError:
+            raise UserError(f"study {study.study_name!r} was not written by lgt (its attributes are missing)") from None
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """Open (and create if needed) an Optuna storage, as a one-line error if it fails."""
+    try:
+        return optuna.storages.get_storage(url)
+    except Exception as exc:  # noqa: BLE001 - any driver error means the URL does not open
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"storage {redact_url(url)} does not open: {detail}") from None
+
+
+def redact_url(url: str) -> str:
+    """Hide a password in a database URL before it reaches a message."""
+    head, sep, tail = url.partition("://")
+    if sep and "@" in tail:
+        creds, _, host = tail.rpartition("@")
+        user = creds.split(":", 1)[0]
+        return f"{head}://{user}:***@{host}"
+    return url
+
+
+def create_study(storage: optuna.storages.BaseStorage, spec: RunSpec, target: Target,
+                 sampler: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
+    study = optuna.create_study(storage=storage, study_name=spec.run_id, sampler=sampler,
+                                direction=target.direction)
+    for key, value in spec.to_attrs().items():
+        study.set_user_attr(key, value)
+    study.set_user_attr("metric", target.metric)
+    study.set_user_attr("space", json.loads(target.space.to_json()))
+    study.set_user_attr("default_config", target.default_config)
+    return study
+
+
+def load_study(storage: optuna.storages.BaseStorage, run_id: str,
+               sampler: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
+    try:
+        return optuna.load_study(study_name=run_id, storage=storage, sampler=sampler)
+    except KeyError:
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+        hint = f"; runs in this storage: {', '.join(names[-5:])}" if names else "; the storage holds no runs"
+        raise UserError(f"no run {run_id!r} in the storage{hint}") from None
+
+
+def counted_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """Trials that spent budget: completed, or failed by the trial itself (e.g. diverged).
+
+    A trial left RUNNING by a crash, or failed because it was interrupted,
+    did not finish and is run again on resume.
+    """
+    return [t for t in study.get_trials(deepcopy=False)
+            if t.state == TrialState.COMPLETE
+            or (t.state == TrialState.FAIL and t.user_attrs.get("status") == "failed")]
+
+
+def close_interrupted(study: optuna.Study) -> int:
+    """Mark trials a crash left RUNNING as failed-interrupted; returns how many."""
+    stale = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
+    for trial in stale:
+        study._storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
+        study.tell(trial.number, state=TrialState.FAIL)
+    return len(stale)
+
+
+def trial_attrs(config: Config, result: TrialResult, method: str, source: str) -> dict[str, Any]:
+    return {
+        "method": method,
+        "source": source,
+        "config": config,
+        "status": result.status,
+        "fail_reason": result.fail_reason,
+        "history": [e.to_dict() for e in result.history],
+        "best_epoch": result.best_epoch,
+        "seconds": result.seconds,
+        "n_params": result.n_params,
+        "test_metric": result.test_metric,
+        "extra_metrics": result.extra_metrics,
+    }
+
+
+def finish_trial(study: optuna.Study, trial: optuna.Trial, result: TrialResult, attrs: dict[str, Any]) -> None:
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+    if result.ok:
+        study.tell(trial, result.val_metric)
+    else:
+        study.tell(trial, state=TrialState.FAIL)
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial | None:
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    if not complete:
+        return None
+    sign = 1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1.0
+    return max(complete, key=lambda t: (sign * float(t.value), -t.number))  # ties: the earliest
