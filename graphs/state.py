@@ -1,0 +1,70 @@
+"""The LGT graph's state and the dependencies injected into it.
+
+State is plain data (JSON-friendly) so the checkpointer can store it and a
+run can resume on another process. Everything with behaviour (the target,
+the agents, the study recorder, progress output) arrives through `Deps`,
+the graph's runtime context, never as a global.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TypedDict
+
+from tuning_targets import Reporter, Target, TrialResult
+
+
+class TrialRecorder(Protocol):
+    """Writes finished LGT trials into the run's Optuna study."""
+
+    def find(self, round_number: int) -> int | None:
+        """The study's trial number for this round, if it was already recorded."""
+
+    def record(self, round_number: int, config: dict[str, Any], result: dict[str, Any],
+               attrs: dict[str, Any]) -> int: ...
+
+
+class Progress(Protocol):
+    """What the graph reports while it runs; `lgt.observer.RunObserver` fits it."""
+
+    def on_message(self, text: str) -> None: ...
+
+    def on_trial_start(self, number: int, ordinal: int, budget: int, config: dict[str, Any]) -> None: ...
+
+    def on_trial_end(self, number: int, result: TrialResult) -> None: ...
+
+    def epoch_reporter(self) -> Reporter: ...
+
+
+
+
+@dataclass
+class Deps:
+    """What the nodes need and the state must not hold."""
+
+    target: Target
+    advisor: Any
+    evaluator: Any
+    optimizer: Any
+    recorder: TrialRecorder
+    run_dir: Path
+    progress: Progress
+    seed: int = 0
+    optimize_every: int = 3
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class TuningState(TypedDict, total=False):
+    run_id: str
+    budget: int
+    round: int
+    trials: list[dict[str, Any]]
+    best: int | None
+    pending: dict[str, Any] | None
+    last_result: dict[str, Any] | None
+    gradient: list[dict[str, Any]]
+    guidance: str
+    guidance_history: list[dict[str, Any]]
+    feedback: str | None
+    done: bool

@@ -1,0 +1,214 @@
+"""The LGT loop as a LangGraph state machine.
+
+    setup -> [approve] -> train -> evaluate -> [optimize every K rounds] -> advise -> [approve] -> train ...
+                                      \\-> report, once the trial budget is spent
+
+The Optimizer runs before the Advisor so that rewritten guidance is used
+in the very next proposal. Training happens only in `train`, and the trial
+is written to the study only in `evaluate` (once its verdict exists, since
+Optuna freezes a finished trial's attributes); both check for work a crash
+may have left done, so a resumed run neither loses nor repeats a trial.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Literal
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Command, interrupt
+
+from agents import AgentFailure, diagnose, summarize_curve
+from graphs.changelog import write_changelog
+from graphs.proposals import Candidate, apply_proposal, perturb, tpe_suggestion
+from graphs.state import Deps, TuningState
+from tuning_targets import config_diff, config_key
+
+
+def build_graph(*, approve: bool = False) -> StateGraph:
+    graph = StateGraph(TuningState, context_schema=Deps)
+    graph.add_node("setup", setup)
+    graph.add_node("train", train)
+    graph.add_node("evaluate", evaluate)
+    graph.add_node("optimize", optimize)
+    graph.add_node("advise", advise)
+    graph.add_node("report", report)
+    next_to_train = "approve" if approve else "train"
+    if approve:
+        graph.add_node("approve", approve_proposal, destinations=("train", "advise"))
+    graph.add_edge(START, "setup")
+    graph.add_edge("setup", next_to_train)
+    graph.add_edge("train", "evaluate")
+    graph.add_conditional_edges("evaluate", after_evaluate, ["report", "optimize", "advise"])
+    graph.add_edge("optimize", "advise")
+    graph.add_edge("advise", next_to_train)
+    graph.add_edge("report", END)
+    return graph
+
+
+def metric_info(deps: Deps) -> dict[str, str]:
+    return {"name": deps.target.metric, "direction": deps.target.direction}
+
+
+def for_agents(trial: dict[str, Any]) -> dict[str, Any]:
+    """A trial as the agents may see it: no test metric, ever."""
+    return {k: v for k, v in trial.items() if k not in ("test_metric", "extra_metrics")}
+
+
+def setup(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    if state.get("trials"):
+        return {}
+    deps = runtime.context
+    first = Candidate(config=deps.target.default_config, source="default",
+                      expected_effect="the untuned starting point every method shares")
+    return {"round": 1, "trials": [], "best": None, "pending": first.to_dict(), "gradient": [],
+            "guidance": "", "guidance_history": [], "feedback": None, "done": False}
+
+
+def approve_proposal(state: TuningState, runtime: Runtime[Deps]) -> Command[Literal["train", "advise"]]:
+    """Pause for a person: accept, edit values, or reject with a note for the Advisor."""
+    deps = runtime.context
+    pending = dict(state["pending"] or {})
+    answer = interrupt({"round": state["round"], "config": pending["config"], "changes": pending["changes"],
+                        "reasons": pending["reasons"], "source": pending["source"],
+                        "expected_effect": pending["expected_effect"]})
+    action = (answer or {}).get("action", "accept")
+    if action == "reject":
+        note = str(answer.get("note") or "no reason given")
+        return Command(goto="advise", update={"feedback": f"A person rejected the last proposal: {note}",
+                                              "pending": None})
+    if action == "edit":
+        checked = deps.target.space.validate(dict(answer.get("values") or {}), base=pending["config"],
+                                             strict=False)
+        edits = config_diff(pending["config"], checked.config)
+        pending["config"] = checked.config
+        pending["changes"] = {**pending["changes"], **{k: v[1] for k, v in edits.items()}}
+        pending["reasons"] = {**pending["reasons"], **{k: "edited by a person" for k in edits}}
+        pending["notes"] = [*pending.get("notes", []), *checked.notes]
+        pending["source"] = "user" if pending["source"] == "default" else pending["source"] + "+user"
+    return Command(goto="train", update={"pending": pending})
+
+
+def train(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    deps = runtime.context
+    pending = state["pending"]
+    assert pending is not None
+    changes = ", ".join(f"{k}={v}" for k, v in pending["changes"].items()) or "the default config"
+    number = len(state["trials"])
+    deps.progress.on_message(f"round {state['round']}/{state['budget']} [{pending['source']}]: {changes}")
+    deps.progress.on_trial_start(number, number + 1, state["budget"], pending["config"])
+    result = deps.target.run(pending["config"], deps.progress.epoch_reporter(), seed=deps.seed)
+    deps.progress.on_trial_end(number, result)
+    return {"last_result": result.to_dict()}
+
+
+def evaluate(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    deps = runtime.context
+    pending, result = state["pending"], state["last_result"]
+    assert pending is not None and result is not None
+    trials = state["trials"]
+    target = deps.target
+    best = trials[state["best"]] if state.get("best") is not None else None
+    diagnostics = diagnose(result["history"], metric_info(deps), status=result["status"],
+                           fail_reason=result["fail_reason"])
+    newest = {"number": len(trials), "round": state["round"], **pending, **result,
+              "curve": summarize_curve(result["history"], metric_info(deps)), "diagnostics": diagnostics}
+    is_best = result["status"] == "complete" and (best is None or target.better(result["val_metric"],
+                                                                                   best["val_metric"]))
+    try:
+        verdict = deps.evaluator.judge(newest=for_agents(newest), best=None if best is None else for_agents(best),
+                                       metric=metric_info(deps), diagnostics=diagnostics).model_dump()
+    except AgentFailure as exc:
+        verdict = {"is_new_best": is_best, "analysis": f"(Evaluator unavailable: {exc}; verdict from the numbers)",
+                   "gradient": [], "fallback": True}
+    verdict["is_new_best"] = is_best
+    newest["verdict"] = verdict
+    recorded = deps.recorder.find(state["round"])
+    if recorded is None:
+        recorded = deps.recorder.record(state["round"], pending["config"], result, {
+            "source": pending["source"], "proposal": pending["changes"], "reasons": pending["reasons"],
+            "expected_effect": pending["expected_effect"], "notes": pending["notes"], "verdict": verdict})
+    newest["number"] = recorded
+    deps.progress.on_message(_verdict_line(newest, target.metric))
+    update: dict[str, Any] = {
+        "trials": [*trials, newest], "round": state["round"] + 1, "gradient": verdict["gradient"],
+        "best": len(trials) if is_best else state.get("best"), "pending": None, "last_result": None,
+        "feedback": "; ".join(pending["notes"]) or None}
+    write_changelog(deps.run_dir / "changelog.md", {**state, **update}, target)
+    return update
+
+
+def _verdict_line(trial: dict[str, Any], metric: str) -> str:
+    if trial["status"] != "complete":
+        return f"  verdict: failed - {trial['fail_reason']}"
+    flag = "new best" if trial["verdict"]["is_new_best"] else "not better"
+    analysis = trial["verdict"]["analysis"].split(". ")[0][:140]
+    return f"  verdict: val {metric} {trial['val_metric']:.4f}, {flag}. {analysis}"
+
+
+def after_evaluate(state: TuningState, runtime: Runtime[Deps]) -> str:
+    if len(state["trials"]) >= state["budget"]:
+        return "report"
+    every = runtime.context.optimize_every
+    if every > 0 and len(state["trials"]) % every == 0:
+        return "optimize"
+    return "advise"
+
+
+def optimize(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    deps = runtime.context
+    record = [for_agents(t) for t in state["trials"]]
+    try:
+        guidance = deps.optimizer.rewrite(guidance_history=state["guidance_history"], record=record,
+                                          metric=metric_info(deps))
+    except AgentFailure as exc:
+        deps.progress.on_message(f"  optimizer unavailable ({exc}); guidance kept")
+        return {}
+    version = {"version": len(state["guidance_history"]) + 1, "after_round": state["round"] - 1,
+               "guidance": guidance.guidance, "reason": guidance.reason_for_change}
+    deps.progress.on_message(f"  guidance v{version['version']}: {guidance.guidance[:140]}")
+    return {"guidance": guidance.guidance, "guidance_history": [*state["guidance_history"], version]}
+
+
+def advise(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    """Ask the Advisor; repair, refuse repeats once, then perturb; fall back to TPE if it fails."""
+    deps = runtime.context
+    space = deps.target.space
+    trials = state["trials"]
+    base = trials[state["best"]]["config"] if state.get("best") is not None else deps.target.default_config
+    tried = {config_key(t["config"]) for t in trials}
+    rng = random.Random(deps.seed * 1000 + state["round"])
+    feedback = state.get("feedback")
+    for attempt in (1, 2):
+        try:
+            proposal = deps.advisor.propose(space=space.describe(), trials=[for_agents(t) for t in trials],
+                                            metric=metric_info(deps), gradient=state.get("gradient", []),
+                                            guidance=state.get("guidance", ""), feedback=feedback)
+        except AgentFailure as exc:
+            config = tpe_suggestion(space, trials, deps.target.direction, deps.seed, tried)
+            candidate = Candidate(config=config, source="fallback",
+                                  changes={k: v[1] for k, v in config_diff(base, config).items()},
+                                  expected_effect="Optuna TPE's suggestion",
+                                  notes=[f"Advisor failed ({exc}); TPE suggested this round"])
+            return {"pending": candidate.to_dict(), "feedback": None}
+        dumped = proposal.model_dump()
+        config, changes, reasons, notes = apply_proposal(space, base, dumped["changes"])
+        candidate = Candidate(config, "advisor", changes, reasons, dumped.get("expected_effect", ""), notes)
+        if config_key(config) not in tried:
+            return {"pending": candidate.to_dict(), "feedback": None}
+        feedback = ("That config was already run (" + (", ".join(f"{k}={v}" for k, v in changes.items())
+                    or "no effective change") + "). Propose a different change.")
+        notes.append("proposal repeated a config already run" + ("; asked again" if attempt == 1 else ""))
+    config, moved = perturb(space, config, tried, rng)
+    candidate.config = config
+    candidate.changes = {k: v[1] for k, v in config_diff(base, config).items()}
+    candidate.source = "advisor+perturbed"
+    candidate.notes = [*notes, f"perturbed {', '.join(moved)} to avoid repeating a config"]
+    return {"pending": candidate.to_dict(), "feedback": None}
+
+
+def report(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    deps = runtime.context
+    write_changelog(deps.run_dir / "changelog.md", state, deps.target, final=True)
+    return {"done": True}

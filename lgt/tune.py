@@ -1,0 +1,115 @@
+"""`lgt tune`: an LGT run, from request to change log.
+
+This is where the pieces meet: the target, the study storage, the LLM
+(a configured endpoint, or the embedded local model), the transcript, the
+checkpointer and the graph. Everything else is injected into the graph.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.types import Command
+
+from agents import Advisor, Evaluator, Optimizer, Transcript
+from agents.embedded import EmbeddedServer
+from agents.llm import LLMSettings, make_chat_model, resolve_settings
+from graphs.state import Deps
+from graphs.tuning import build_graph
+from lgt.baselines import build_target
+from lgt.errors import UserError
+from lgt.observer import RunObserver
+from lgt.outputs import write_run_outputs
+from lgt.recorder import StudyRecorder
+from lgt.settings import default_storage_url, new_run_id, run_dir
+from lgt.studies import RunSpec, create_study, load_study, open_storage
+
+Approver = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass
+class TuneRequest:
+    target: str
+    trials: int
+    seed: int = 0
+    storage: str | None = None
+    data_dir: str | None = None
+    target_column: str | None = None
+    task: str | None = None
+    llm_model: str | None = None
+    llm_base_url: str | None = None
+    optimize_every: int = 3
+    approve: bool = False
+    resume: str | None = None
+
+
+@contextlib.contextmanager
+def llm_settings(request: TuneRequest, observer: RunObserver) -> Iterator[LLMSettings]:
+    """The configured endpoint, or the embedded model served for the length of the run."""
+    settings = resolve_settings(model=request.llm_model, base_url=request.llm_base_url)
+    if settings is not None:
+        yield settings
+        return
+    observer.on_message("no LLM endpoint or key configured: starting the embedded model (SmolLM2-135M) "
+                        "on 127.0.0.1")
+    with EmbeddedServer() as server:
+        yield server.settings()
+
+
+def run_tune(request: TuneRequest, observer: RunObserver | None = None, approver: Approver | None = None,
+             chat_model_factory: Callable[[LLMSettings], Any] | None = None) -> dict[str, Any]:
+    """Run (or resume) an LGT run and write its outputs; returns the summary.
+
+    `chat_model_factory` lets tests hand in a chat model whose HTTP is faked;
+    by default the real `ChatOpenAI` is built from the settings.
+    """
+    observer = observer or RunObserver()
+    if request.trials < 1:
+        raise UserError(f"--trials must be at least 1, got {request.trials}")
+    if request.optimize_every < 0:
+        raise UserError(f"--optimize-every must be 0 (never) or more, got {request.optimize_every}")
+    storage_url = request.storage or default_storage_url()
+    if request.resume:
+        storage = open_storage(storage_url)
+        spec = RunSpec.from_study(load_study(storage, request.resume))
+        target = build_target(spec)
+        study = load_study(storage, spec.run_id)
+    else:
+        spec = RunSpec(new_run_id(request.target, "lgt", request.seed), request.target, "lgt", request.seed,
+                       request.trials, request.data_dir, request.target_column, request.task)
+        target = build_target(spec)
+        storage = open_storage(storage_url)
+        study = create_study(storage, spec, target)
+    folder = run_dir(spec.run_id)
+    thread = {"configurable": {"thread_id": spec.run_id}}
+    with llm_settings(request, observer) as settings, \
+            contextlib.closing(sqlite3.connect(folder / "checkpoint.db", check_same_thread=False)) as conn:
+        study.set_user_attr("llm_model", settings.model)
+        transcript = Transcript(folder / "transcript.jsonl", secrets=settings.secrets())
+        chat = (chat_model_factory or make_chat_model)(settings)
+        deps = Deps(target=target, advisor=Advisor(chat, transcript, settings), evaluator=Evaluator(chat, transcript, settings),
+                    optimizer=Optimizer(chat, transcript, settings), recorder=StudyRecorder(study, target),
+                    run_dir=folder, progress=observer, seed=spec.seed, optimize_every=request.optimize_every)
+        graph = build_graph(approve=request.approve).compile(checkpointer=SqliteSaver(conn))
+        snapshot = graph.get_state(thread)
+        started = bool(snapshot.values)
+        observer.on_run_start(spec.run_id, spec.trials, len(snapshot.values.get("trials", [])), target.metric)
+        payload: Any = None if started else {"run_id": spec.run_id, "budget": spec.trials}
+        if started and not snapshot.next:
+            payload = None  # finished already: invoking again is a no-op
+        while True:
+            result = graph.invoke(payload, thread, context=deps)
+            interrupts = result.get("__interrupt__") if isinstance(result, dict) else None
+            if not interrupts:
+                break
+            answer = approver(interrupts[0].value) if approver else {"action": "accept"}
+            payload = Command(resume=answer)
+    summary = write_run_outputs(study, storage_url, folder)
+    summary |= {"run_dir": str(folder), "changelog": str(folder / "changelog.md"),
+                "transcript": str(folder / "transcript.jsonl"), "llm_model": settings.model}
+    observer.on_run_end(summary)
+    return summary
