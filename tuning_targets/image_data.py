@@ -100,7 +100,8 @@ def load_cifar10_arrays(data_dir: Path) -> Arrays:
             if len(x) != len(y):
                 raise ValueError(f"{len(x)} images but {len(y)} labels")
         except (OSError, pickle.UnpicklingError, AttributeError, KeyError, TypeError, ValueError, EOFError) as exc:
-            raise UserError(f"CIFAR-10 file {folder / name} is not a valid batch: {type(exc).__name__}: {exc}") from None
+            raise UserError(f"CIFAR-10 file {folder / name} is not a valid batch: "
+                            f"{type(exc).__name__}: {exc}") from None
         parts.append((x, y))
     x_train = np.concatenate([p[0] for p in parts[:-1]])
     y_train = np.concatenate([p[1] for p in parts[:-1]])

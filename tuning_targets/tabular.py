@@ -53,7 +53,8 @@ class Mlp(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        out: torch.Tensor = self.net(x)
+        return out
 
 
 def infer_task(y: pd.Series) -> Task:
@@ -245,9 +246,11 @@ def build_feature_pipeline(features: pd.DataFrame, config: dict[str, Any], task:
 
 
 def _as_text(x: Any) -> Any:
-    """Mixed-type categorical columns become strings so the encoder sees one type."""
-    frame = pd.DataFrame(x)
-    return frame.astype(object).where(frame.notna(), np.nan).map(lambda v: v if v is np.nan else str(v))
+    """Mixed-type categorical columns become strings so the encoder sees one type.
+
+    Gaps (None, NaN, pd.NA) stay NaN, for the imputer to mark as "(missing)".
+    """
+    return pd.DataFrame(x).astype(object).map(lambda v: np.nan if pd.isna(v) else str(v)).astype(object)
 
 
 class _FractionSelect(BaseEstimator, TransformerMixin):  # type: ignore[misc]
