@@ -50,6 +50,8 @@ def render_round(trial: Mapping[str, Any], metric: str, base: Mapping[str, Any],
     if verdict:
         flag = "new best" if verdict.get("is_new_best") else "not better than the best so far"
         lines += [f"**Verdict:** {flag}. {verdict.get('analysis', '')}", ""]
+        if verdict.get("correction"):
+            lines += [f"- _checked in code:_ {verdict['correction']}", ""]
         if verdict.get("gradient"):
             lines.append("**Textual gradient:**")
             for step in verdict["gradient"]:

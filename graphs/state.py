@@ -63,7 +63,7 @@ class TuningState(TypedDict, total=False):
     best: int | None
     pending: dict[str, Any] | None
     last_result: dict[str, Any] | None
-    gradient: list[dict[str, Any]]
+    last_verdict: dict[str, Any] | None
     guidance: str
     guidance_history: list[dict[str, Any]]
     feedback: str | None

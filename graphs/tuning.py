@@ -19,7 +19,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
-from agents import AgentFailure, diagnose, summarize_curve
+from agents import AgentFailure, Verdict, diagnose, summarize_curve
 from graphs.changelog import write_changelog
 from graphs.proposals import Candidate, apply_proposal, perturb, tpe_suggestion
 from graphs.state import Deps, TuningState
@@ -62,7 +62,7 @@ def setup(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
     first = Candidate(config=deps.target.default_config, source="default",
                       expected_effect="the untuned starting point every method shares")
-    return {"round": 1, "trials": [], "best": None, "pending": first.to_dict(), "gradient": [],
+    return {"round": 1, "trials": [], "best": None, "pending": first.to_dict(), "last_verdict": None,
             "guidance": "", "guidance_history": [], "feedback": None, "done": False}
 
 
@@ -110,19 +110,19 @@ def evaluate(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
     trials = state["trials"]
     target = deps.target
     best = trials[state["best"]] if state.get("best") is not None else None
-    diagnostics = diagnose(result["history"], metric_info(deps), status=result["status"],
-                           fail_reason=result["fail_reason"])
     newest = {"number": len(trials), "round": state["round"], **pending, **result,
-              "curve": summarize_curve(result["history"], metric_info(deps)), "diagnostics": diagnostics}
+              "curve": summarize_curve(result["history"], metric_info(deps))}
+    diagnostics = diagnose(for_agents(newest), metric_info(deps))
+    newest["diagnostics"] = dict(diagnostics)
     is_best = result["status"] == "complete" and (best is None or target.better(result["val_metric"],
                                                                                    best["val_metric"]))
     try:
-        verdict = deps.evaluator.judge(newest=for_agents(newest), best=None if best is None else for_agents(best),
-                                       metric=metric_info(deps), diagnostics=diagnostics).model_dump()
+        verdict = deps.evaluator.judge(space=target.space.describe(), newest=for_agents(newest),
+                                       best=None if best is None else for_agents(best), metric=metric_info(deps),
+                                       diagnostics=diagnostics).model_dump()
     except AgentFailure as exc:
-        verdict = {"is_new_best": is_best, "analysis": f"(Evaluator unavailable: {exc}; verdict from the numbers)",
-                   "gradient": [], "fallback": True}
-    verdict["is_new_best"] = is_best
+        verdict = Verdict(is_new_best=is_best, analysis="(no verdict from the Evaluator; judged by the numbers)",
+                          gradient=[], correction=f"Evaluator failed: {exc}").model_dump()
     newest["verdict"] = verdict
     recorded = deps.recorder.find(state["round"])
     if recorded is None:
@@ -132,8 +132,9 @@ def evaluate(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
     newest["number"] = recorded
     deps.progress.on_message(_verdict_line(newest, target.metric))
     update: dict[str, Any] = {
-        "trials": [*trials, newest], "round": state["round"] + 1, "gradient": verdict["gradient"],
+        "trials": [*trials, newest], "round": state["round"] + 1,
         "best": len(trials) if is_best else state.get("best"), "pending": None, "last_result": None,
+        "last_verdict": verdict,
         "feedback": "; ".join(pending["notes"]) or None}
     write_changelog(deps.run_dir / "changelog.md", {**state, **update}, target)
     return update
@@ -160,8 +161,8 @@ def optimize(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
     record = [for_agents(t) for t in state["trials"]]
     try:
-        guidance = deps.optimizer.rewrite(guidance_history=state["guidance_history"], record=record,
-                                          metric=metric_info(deps))
+        guidance = deps.optimizer.rewrite(guidance_history=[v["guidance"] for v in state["guidance_history"]],
+                                          record=record, metric=metric_info(deps))
     except AgentFailure as exc:
         deps.progress.on_message(f"  optimizer unavailable ({exc}); guidance kept")
         return {}
@@ -183,8 +184,8 @@ def advise(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
     for attempt in (1, 2):
         try:
             proposal = deps.advisor.propose(space=space.describe(), trials=[for_agents(t) for t in trials],
-                                            metric=metric_info(deps), gradient=state.get("gradient", []),
-                                            guidance=state.get("guidance", ""), feedback=feedback)
+                                            metric=metric_info(deps), gradient=_verdict(state),
+                                            guidance=state.get("guidance") or None, feedback=feedback or ())
         except AgentFailure as exc:
             config = tpe_suggestion(space, trials, deps.target.direction, deps.seed, tried)
             candidate = Candidate(config=config, source="fallback",
@@ -206,6 +207,11 @@ def advise(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
     candidate.source = "advisor+perturbed"
     candidate.notes = [*notes, f"perturbed {', '.join(moved)} to avoid repeating a config"]
     return {"pending": candidate.to_dict(), "feedback": None}
+
+
+def _verdict(state: TuningState) -> Verdict | None:
+    last = state.get("last_verdict")
+    return Verdict.model_validate(last) if last else None
 
 
 def report(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:

@@ -40,11 +40,28 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--config", type=Path, help="JSON file overriding the shared first (default) config")
     base.add_argument("--resume", nargs="?", const="", metavar="RUN_ID",
                       help="continue a run without repeating finished trials (bare: the latest matching run)")
+
+    tune = commands.add_parser("tune", help="tune a target with the LGT agents (Advisor, Evaluator, Optimizer)")
+    _target_options(tune, required=False)
+    tune.add_argument("--trials", type=int, default=10, help="trial budget, the default config included (default 10)")
+    tune.add_argument("--seed", type=int, default=0, help="seed for training and fallbacks (default 0)")
+    tune.add_argument("--storage", help="Optuna storage URL (default sqlite:///results/studies.db)")
+    tune.add_argument("--llm-model", help="model name at the endpoint (default gpt-4o-mini with an OpenAI key)")
+    tune.add_argument("--llm-base-url", help="any OpenAI-compatible endpoint (default $OPENAI_BASE_URL; with no "
+                                             "endpoint and no key, the embedded local model)")
+    tune.add_argument("--optimize-every", type=int, default=3, metavar="K",
+                      help="the Optimizer rewrites the Advisor's guidance every K rounds (0: never; default 3)")
+    tune.add_argument("--approve", action="store_true", help="pause before each training to accept, edit or reject")
+    tune.add_argument("--resume", metavar="RUN_ID", help="continue a run after a crash, kill or Ctrl-C")
+
+    llm = commands.add_parser("llm", help="the embedded local LLM")
+    llm_commands = llm.add_subparsers(dest="llm_command", required=True, parser_class=_Parser)
+    llm_commands.add_parser("serve", help="serve the embedded model on 127.0.0.1 until Ctrl-C")
     return parser
 
 
-def _target_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target", required=True, help="digits | mnist | cifar10 | iris | wine | breast_cancer "
+def _target_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    parser.add_argument("--target", required=required, help="digits | mnist | cifar10 | iris | wine | breast_cancer "
                                                         "| diabetes | csv:PATH")
     parser.add_argument("--data-dir", help="where mnist/cifar10 live (default $LGT_DATA_DIR or ./data)")
     parser.add_argument("--target-column", help="the column to predict, for csv: targets")
@@ -81,6 +98,56 @@ def cmd_baseline(args: argparse.Namespace) -> None:
                               storage=args.storage, data_dir=args.data_dir, target_column=args.target_column,
                               task=args.task, config=_read_config(args.config), resume=args.resume)
     _run_and_render(lambda observer: run_baseline(request, observer), args.storage)
+
+
+def cmd_tune(args: argparse.Namespace) -> None:
+    from lgt.console import out
+    from lgt.tune import TuneRequest, run_tune
+
+    if not args.target and not args.resume:
+        raise UserError("lgt tune needs --target (or --resume RUN_ID)")
+    request = TuneRequest(target=args.target or "", trials=args.trials, seed=args.seed, storage=args.storage,
+                          data_dir=args.data_dir, target_column=args.target_column, task=args.task,
+                          llm_model=args.llm_model, llm_base_url=args.llm_base_url,
+                          optimize_every=args.optimize_every, approve=args.approve, resume=args.resume)
+    summary = _run_and_render(lambda observer: run_tune(request, observer, approver=ask_person), args.storage)
+    out.print(f"change log: {summary['changelog']}")
+
+
+def ask_person(proposal: dict[str, Any]) -> dict[str, Any]:
+    """The --approve prompt: accept, edit values, or reject with a note for the Advisor."""
+    from lgt.console import err
+
+    err.print(f"\n[bold]Round {proposal['round']}[/] proposal ({proposal['source']}):")
+    for knob, value in (proposal["changes"] or {}).items():
+        reason = (proposal["reasons"] or {}).get(knob, "")
+        err.print(f"  {knob} -> {json.dumps(value)}  {reason}")
+    if not proposal["changes"]:
+        err.print("  (no change from the starting config)")
+    while True:
+        answer = input("[a]ccept, [e]dit knob=value ..., [r]eject <note>: ").strip()
+        word, _, rest = answer.partition(" ")
+        if word in ("", "a", "accept"):
+            return {"action": "accept"}
+        if word in ("r", "reject"):
+            return {"action": "reject", "note": rest.strip()}
+        if word in ("e", "edit") and "=" in rest:
+            values = dict(item.split("=", 1) for item in rest.split() if "=" in item)
+            return {"action": "edit", "values": {k: _parse_value(v) for k, v in values.items()}}
+        err.print("please answer a, e knob=value ..., or r note")
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def cmd_llm(args: argparse.Namespace) -> None:
+    from agents.embedded import serve_forever
+
+    serve_forever()
 
 
 def _run_and_render(run: Any, storage: str | None) -> dict[str, Any]:
@@ -121,7 +188,7 @@ def _read_config(path: Path | None) -> dict[str, Any] | None:
     return data
 
 
-COMMANDS = {"targets": cmd_targets, "baseline": cmd_baseline}
+COMMANDS = {"targets": cmd_targets, "baseline": cmd_baseline, "tune": cmd_tune, "llm": cmd_llm}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

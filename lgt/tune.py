@@ -15,9 +15,8 @@ from typing import Any, Callable, Iterator
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
-from agents import Advisor, Evaluator, Optimizer, Transcript
-from agents.embedded import EmbeddedServer
-from agents.llm import LLMSettings, make_chat_model, resolve_settings
+from agents import Advisor, EmbeddedServer, Evaluator, LLMClient, LLMSettings, Optimizer, Transcript, make_client
+from agents import needs_embedded_server
 from graphs.state import Deps
 from graphs.tuning import build_graph
 from lgt.baselines import build_target
@@ -50,22 +49,22 @@ class TuneRequest:
 @contextlib.contextmanager
 def llm_settings(request: TuneRequest, observer: RunObserver) -> Iterator[LLMSettings]:
     """The configured endpoint, or the embedded model served for the length of the run."""
-    settings = resolve_settings(model=request.llm_model, base_url=request.llm_base_url)
-    if settings is not None:
+    settings = LLMSettings.from_sources(model=request.llm_model, base_url=request.llm_base_url)
+    if not needs_embedded_server(settings):
         yield settings
         return
     observer.on_message("no LLM endpoint or key configured: starting the embedded model (SmolLM2-135M) "
                         "on 127.0.0.1")
     with EmbeddedServer() as server:
-        yield server.settings()
+        yield server.llm_settings()
 
 
 def run_tune(request: TuneRequest, observer: RunObserver | None = None, approver: Approver | None = None,
-             chat_model_factory: Callable[[LLMSettings], Any] | None = None) -> dict[str, Any]:
+             client_factory: Callable[[LLMSettings], LLMClient] = make_client) -> dict[str, Any]:
     """Run (or resume) an LGT run and write its outputs; returns the summary.
 
-    `chat_model_factory` lets tests hand in a chat model whose HTTP is faked;
-    by default the real `ChatOpenAI` is built from the settings.
+    `client_factory` lets tests hand in a client whose HTTP is faked; by
+    default the real `ChatOpenAI` client is built from the settings.
     """
     observer = observer or RunObserver()
     if request.trials < 1:
@@ -89,10 +88,10 @@ def run_tune(request: TuneRequest, observer: RunObserver | None = None, approver
     with llm_settings(request, observer) as settings, \
             contextlib.closing(sqlite3.connect(folder / "checkpoint.db", check_same_thread=False)) as conn:
         study.set_user_attr("llm_model", settings.model)
-        transcript = Transcript(folder / "transcript.jsonl", secrets=settings.secrets())
-        chat = (chat_model_factory or make_chat_model)(settings)
-        deps = Deps(target=target, advisor=Advisor(chat, transcript, settings), evaluator=Evaluator(chat, transcript, settings),
-                    optimizer=Optimizer(chat, transcript, settings), recorder=StudyRecorder(study, target),
+        transcript = Transcript(folder / "transcript.jsonl", secrets=settings.secrets)
+        client = client_factory(settings)
+        deps = Deps(target=target, advisor=Advisor(client, transcript), evaluator=Evaluator(client, transcript),
+                    optimizer=Optimizer(client, transcript), recorder=StudyRecorder(study, target),
                     run_dir=folder, progress=observer, seed=spec.seed, optimize_every=request.optimize_every)
         graph = build_graph(approve=request.approve).compile(checkpointer=SqliteSaver(conn))
         snapshot = graph.get_state(thread)
