@@ -1,0 +1,53 @@
+"""LLM agents that tune a model in words: Advisor, Evaluator, Optimizer.
+
+This package sees plain data only (knob specs, trial records, metric info;
+see `agents.records`) and never imports torch, optuna or ``tuning_targets``.
+"""
+
+from __future__ import annotations
+
+from agents.advisor import Advisor
+from agents.base import AgentFailure
+from agents.diagnostics import Diagnostics, diagnose, summarize_curve
+from agents.embedded import EmbeddedServer, serve_forever
+from agents.evaluator import Evaluator
+from agents.llm import LLMClient, LLMSettings, make_client, needs_embedded_server
+from agents.optimizer import Optimizer
+from agents.schemas import (
+    Change,
+    GradientStep,
+    Guidance,
+    Proposal,
+    ProposalBatch,
+    Verdict,
+    proposal_schema,
+    verdict_schema,
+)
+from agents.transcript import CallRecord, Transcript, redact
+
+__all__ = [
+    "Advisor",
+    "AgentFailure",
+    "CallRecord",
+    "Change",
+    "Diagnostics",
+    "EmbeddedServer",
+    "Evaluator",
+    "GradientStep",
+    "Guidance",
+    "LLMClient",
+    "LLMSettings",
+    "Optimizer",
+    "Proposal",
+    "ProposalBatch",
+    "Transcript",
+    "Verdict",
+    "diagnose",
+    "make_client",
+    "needs_embedded_server",
+    "proposal_schema",
+    "redact",
+    "serve_forever",
+    "summarize_curve",
+    "verdict_schema",
+]

@@ -1,0 +1,171 @@
+"""The call path every agent shares: render, ask, validate, retry once, record.
+
+The contract with the graph: an agent method either returns a validated
+pydantic object or raises `AgentFailure` (the graph then lets Optuna TPE pick
+that round). Only a misconfiguration the user must fix (a rejected key, an
+unknown model) raises `UserError`, since every later round would fail too.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+import openai
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from pydantic import BaseModel, ValidationError
+
+from agents.prompt import load_prompt
+from agents.transcript import CallRecord
+from lgt.errors import UserError
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import LanguageModelInput
+    from langchain_core.runnables import Runnable
+
+    from agents.llm import LLMClient
+    from agents.transcript import Transcript
+
+M = TypeVar("M", bound=BaseModel)
+_CONFIG_ERRORS = (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)
+
+
+class AgentFailure(Exception):
+    """An agent gave no usable answer this round (bad replies, or the server failed).
+
+    The message is redacted and names the agent; ``attempts`` says how many
+    calls were made. The graph falls back to a classic sampler for the round.
+    """
+
+    def __init__(self, agent: str, reason: str, attempts: int) -> None:
+        super().__init__(f"{agent}: {reason}")
+        self.agent = agent
+        self.reason = reason
+        self.attempts = attempts
+
+
+@dataclass(frozen=True)
+class _Reply:
+    """What one attempt produced, whichever way it ended."""
+
+    raw: str | None
+    parsed: BaseModel | None
+    error: str | None
+    usage: Mapping[str, Any]
+
+
+class Agent:
+    """Base of the three agents; a subclass names its prompt file in ``name``."""
+
+    name: ClassVar[str]
+    attempts: ClassVar[int] = 2
+
+    def __init__(self, client: LLMClient, transcript: Transcript) -> None:
+        self.client = client
+        self.transcript = transcript
+        transcript.protect(client.secrets)
+        self.prompt = load_prompt(self.name)
+
+    def _ask(self, schema: type[M], values: Mapping[str, str]) -> M:
+        """One validated answer in ``schema``, or `AgentFailure` after two bad replies."""
+        messages = self.prompt.render(**values)
+        runnable = self.client.structured(schema)
+        turns = messages
+        for attempt in range(1, self.attempts + 1):
+            start = time.monotonic()
+            reply = self._call(runnable, schema, turns, attempt, start)
+            last = attempt == self.attempts
+            self._record(turns, reply, attempt, time.monotonic() - start, fallback=reply.parsed is None and last)
+            if reply.parsed is not None:
+                return reply.parsed  # type: ignore[return-value]
+            turns = [
+                *messages,
+                {"role": "assistant", "content": reply.raw or ""},
+                {
+                    "role": "user",
+                    "content": f"Your reply could not be used: {reply.error}\nReply again with JSON only, in the required shape.",
+                },
+            ]
+        raise AgentFailure(
+            self.name,
+            self.transcript.redact(f"no valid reply after {self.attempts} attempts: {reply.error}"),
+            self.attempts,
+        )
+
+    def _call(
+        self,
+        runnable: Runnable[LanguageModelInput, BaseMessage],
+        schema: type[M],
+        turns: list[dict[str, str]],
+        attempt: int,
+        start: float,
+    ) -> _Reply:
+        """Invoke once; an unusable reply comes back as a `_Reply` with an error, a server failure raises."""
+        try:
+            message = runnable.invoke(_to_langchain(turns))
+        except openai.LengthFinishReasonError as exc:
+            content = exc.completion.choices[0].message.content if exc.completion.choices else None
+            usage = exc.completion.usage
+            tokens = {"input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens} if usage else {}
+            return _Reply(content, None, "the reply was cut off at the token limit; answer much shorter.", tokens)
+        except openai.OpenAIError as exc:
+            error = self.transcript.redact(f"{type(exc).__name__}: {exc}")
+            self._record(turns, _Reply(None, None, error, {}), attempt, time.monotonic() - start, fallback=True)
+            if isinstance(exc, _CONFIG_ERRORS):
+                raise UserError(f"the LLM endpoint rejected the request ({error})") from None
+            raise AgentFailure(self.name, error, attempt) from None
+        raw = message.content if isinstance(message.content, str) else json.dumps(message.content)
+        usage_metadata: Mapping[str, Any] = (message.usage_metadata if isinstance(message, AIMessage) else None) or {}
+        try:
+            return _Reply(raw, parse_reply(schema, raw), None, usage_metadata)
+        except ValueError as exc:
+            return _Reply(raw, None, str(exc), usage_metadata)
+
+    def _record(
+        self, turns: list[dict[str, str]], reply: _Reply, attempt: int, latency: float, *, fallback: bool
+    ) -> None:
+        self.transcript.append(
+            CallRecord(
+                agent=self.name,
+                attempt=attempt,
+                messages=turns,
+                raw=reply.raw,
+                parsed=reply.parsed.model_dump(mode="json") if reply.parsed is not None else None,
+                error=reply.error,
+                prompt_tokens=reply.usage.get("input_tokens"),
+                completion_tokens=reply.usage.get("output_tokens"),
+                latency_s=round(latency, 3),
+                fallback=fallback,
+                model=self.client.chat.model_name,
+            )
+        )
+
+
+def _to_langchain(turns: list[dict[str, str]]) -> list[BaseMessage]:
+    kinds = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
+    return [kinds[t["role"]](content=t["content"]) for t in turns]
+
+
+def parse_reply(schema: type[M], text: str) -> M:
+    """``text`` as a validated ``schema``, read strictly.
+
+    Prose or code fences around the one JSON object are tolerated; truncated
+    JSON is not. Errors are `ValueError` with a message short enough to feed
+    back to a small model.
+    """
+    first, last = text.find("{"), text.rfind("}")
+    if first < 0:
+        raise ValueError("the reply holds no JSON object.")
+    end = last + 1 if last > first else len(text)
+    try:
+        data = json.loads(text[first:end], strict=False)  # raw newlines in strings: grammars allow them
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"the reply is not valid JSON ({exc.msg} at character {exc.pos}).") from None
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        problems = [f"{'.'.join(map(str, e['loc'])) or 'reply'}: {e['msg']}" for e in exc.errors()[:6]]
+        raise ValueError("the JSON does not fit the required shape: " + "; ".join(problems) + ".") from None

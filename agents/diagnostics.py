@@ -1,0 +1,188 @@
+"""Numbers about a training curve, computed in code.
+
+A 135M model cannot be trusted to subtract two losses; it can be trusted to
+read "overfitting: yes". So gaps, oscillation, plateaus and divergence are
+measured here and handed to the agents as facts.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from itertools import pairwise
+from typing import Any, TypedDict
+
+from agents.records import MetricInfo, TrialRecord
+
+PLATEAU_EPOCHS = 3
+PLATEAU_TOL = 2e-3  # relative: a gain below 0.2 % of the metric is no gain
+OVERFIT_RISE = 0.05  # relative rise of val loss above its minimum
+STILL_FALLING = 0.02  # relative drop of train loss in the last epoch
+_DIVERGENCE_WORDS = re.compile(r"nan|inf|diverg|explod|overflow", re.IGNORECASE)
+
+
+class Diagnostics(TypedDict):
+    """Facts about one trial's curves; None where the history cannot tell."""
+
+    epochs: int
+    best_epoch: int | None
+    best_val_metric: float | None
+    gap_last: float | None
+    gap_best: float | None
+    oscillation: float | None
+    seconds_per_epoch: float | None
+    failed: bool
+    diverged: bool
+    plateau: bool
+    overfitting: bool
+    underfitting: bool
+
+
+def diagnose(trial: TrialRecord, metric: MetricInfo) -> Diagnostics:
+    """Measure one trial.
+
+    Args:
+        trial: A trial record (its ``history``, ``status`` and ``fail_reason`` are read).
+        metric: ``{"name", "direction"}`` of the validation metric.
+
+    ``gap_*`` is val loss minus train loss (positive: worse on unseen data).
+    ``oscillation`` is the share of val-loss steps that reverse direction.
+    ``underfitting`` means still improving at the last epoch with train loss
+    falling: more epochs or a faster schedule would pay.
+    """
+    history: list[dict[str, Any]] = list(trial.get("history") or [])
+    train = [_num(h.get("train_loss")) for h in history]
+    val = [_num(h.get("val_loss")) for h in history]
+    score = [_num(h.get("val_metric")) for h in history]
+    best = _best_index(score, metric["direction"])
+    failed = trial.get("status") == "failed"
+    losses = [h.get(key) for h in history for key in ("train_loss", "val_loss")]
+    diverged = any(isinstance(x, float) and not math.isfinite(x) for x in losses) or (
+        failed and bool(_DIVERGENCE_WORDS.search(trial.get("fail_reason") or ""))
+    )
+    overfitting = _overfitting(train, val)
+    return Diagnostics(
+        epochs=len(history),
+        best_epoch=int(history[best].get("epoch", best + 1)) if best is not None else None,
+        best_val_metric=score[best] if best is not None else None,
+        gap_last=_gap(train, val, len(history) - 1),
+        gap_best=_gap(train, val, best),
+        oscillation=_oscillation(val),
+        seconds_per_epoch=_mean([_num(h.get("seconds")) for h in history]),
+        failed=failed,
+        diverged=diverged,
+        plateau=_plateau(score, metric["direction"]),
+        overfitting=overfitting,
+        underfitting=not overfitting and not diverged and _still_improving(train, best, len(history)),
+    )
+
+
+def flags(diagnostics: Diagnostics) -> list[str]:
+    """The raised flags, in words."""
+    d = diagnostics
+    raised = {
+        "failed": d["failed"],
+        "diverged": d["diverged"],
+        "plateau": d["plateau"],
+        "overfitting": d["overfitting"],
+        "underfitting": d["underfitting"],
+    }
+    return [name for name, up in raised.items() if up]
+
+
+def summarize_curve(history: list[dict[str, Any]], metric: MetricInfo) -> str:
+    """One line that lets a reader see the curves, e.g.
+
+    "5 epochs; val accuracy 0.81->0.93 (best 0.94 @4); train loss 1.9->0.21;
+    val loss 0.55->0.24; gap +0.03; 0.6 s/epoch"
+    """
+    if not history:
+        return "no epochs"
+    train = [_num(h.get("train_loss")) for h in history]
+    val = [_num(h.get("val_loss")) for h in history]
+    score = [_num(h.get("val_metric")) for h in history]
+    best = _best_index(score, metric["direction"])
+    best_text = f" (best {_fmt(score[best])} @{history[best].get('epoch', best + 1)})" if best is not None else ""
+    parts = [
+        f"{len(history)} epoch{'s' if len(history) != 1 else ''}",
+        f"val {metric['name']} {_span(score)}{best_text}",
+        f"train loss {_span(train)}",
+        f"val loss {_span(val)}",
+    ]
+    gap = _gap(train, val, len(history) - 1)
+    if gap is not None:
+        parts.append(f"gap {gap:+.2g}")
+    seconds = _mean([_num(h.get("seconds")) for h in history])
+    if seconds is not None:
+        parts.append(f"{seconds:.2g} s/epoch")
+    return "; ".join(parts)
+
+
+def _num(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def _span(values: list[float]) -> str:
+    return f"{_fmt(values[0])}->{_fmt(values[-1])}" if len(values) > 1 else _fmt(values[0])
+
+
+def _mean(values: list[float]) -> float | None:
+    finite = [v for v in values if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else None
+
+
+def _best_index(score: list[float], direction: str) -> int | None:
+    finite = [i for i, v in enumerate(score) if math.isfinite(v)]
+    if not finite:
+        return None
+    sign = 1.0 if direction == "maximize" else -1.0
+    return max(finite, key=lambda i: (sign * score[i], -i))
+
+
+def _gap(train: list[float], val: list[float], i: int | None) -> float | None:
+    if i is None or i < 0:
+        return None
+    gap = val[i] - train[i]
+    return gap if math.isfinite(gap) else None
+
+
+def _oscillation(val: list[float]) -> float | None:
+    steps = [b - a for a, b in pairwise(val) if math.isfinite(b - a)]
+    if len(steps) < 2:
+        return None
+    reversals = sum(1 for a, b in pairwise(steps) if a * b < 0)
+    return reversals / (len(steps) - 1)
+
+
+def _plateau(score: list[float], direction: str) -> bool:
+    if len(score) <= PLATEAU_EPOCHS:
+        return False
+    before, window = score[:-PLATEAU_EPOCHS], score[-PLATEAU_EPOCHS:]
+    b, w = _best_index(before, direction), _best_index(window, direction)
+    if b is None or w is None:
+        return False
+    gain = window[w] - before[b] if direction == "maximize" else before[b] - window[w]
+    return gain <= PLATEAU_TOL * max(abs(before[b]), 1e-12)
+
+
+def _overfitting(train: list[float], val: list[float]) -> bool:
+    lowest = _best_index(val, "minimize")
+    last = len(val) - 1
+    if lowest is None or lowest == last or not math.isfinite(val[last]):
+        return False
+    rose = val[last] > val[lowest] + OVERFIT_RISE * abs(val[lowest])
+    return rose and train[last] < train[lowest]
+
+
+def _still_improving(train: list[float], best: int | None, epochs: int) -> bool:
+    if epochs < 2 or best != epochs - 1:
+        return False
+    prev, last = train[-2], train[-1]
+    return math.isfinite(prev) and math.isfinite(last) and last < prev * (1 - STILL_FALLING)

@@ -1,0 +1,76 @@
+"""The Evaluator: judges the newest trial and writes the textual gradient."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from agents import render
+from agents.base import Agent
+from agents.diagnostics import Diagnostics, diagnose
+from agents.records import KnobSpec, MetricInfo, TrialRecord, is_better, scored
+from agents.schemas import Verdict, verdict_schema
+
+
+class Evaluator(Agent):
+    """Compares the newest trial with the best before it; the numbers decide ``is_new_best``."""
+
+    name = "evaluator"
+
+    def judge(
+        self,
+        space: Sequence[KnobSpec],
+        newest: TrialRecord,
+        best: TrialRecord | None,
+        metric: MetricInfo,
+        diagnostics: Diagnostics | None = None,
+    ) -> Verdict:
+        """The verdict on ``newest``.
+
+        Args:
+            space: The knob specs; gradient steps can only name these knobs.
+            newest: The trial that just finished (complete or failed).
+            best: The best trial *before* ``newest``, or None.
+            metric: Name and direction of the validation metric.
+            diagnostics: `diagnose(newest, metric)`, computed here when omitted.
+
+        Returns:
+            The model's verdict, with ``is_new_best`` overruled by the numbers
+            when it disagrees (``correction`` then says so).
+
+        Raises:
+            AgentFailure: No valid verdict after one retry, or the server failed.
+        """
+        facts = diagnostics if diagnostics is not None else diagnose(newest, metric)
+        earlier = best if best is not None and scored(best) and best.get("number") != newest.get("number") else None
+        new_best = scored(newest) and is_better(
+            newest.get("val_metric"), earlier.get("val_metric") if earlier else None, metric["direction"]
+        )
+        comparison = _comparison(newest, earlier, metric, new_best)
+        best_config = (earlier.get("config") or {}) if earlier else {}
+        verdict = self._ask(
+            verdict_schema(tuple(knob["name"] for knob in space)),
+            {
+                "task": render.task(metric),
+                "knobs": render.knob_names(space),
+                "newest": f"{render.trial(newest, metric, best_config, vs='best')}\nChanges tried: {render.changes(newest)}",
+                "diagnostics": render.diagnostics(facts),
+                "best": render.trial(earlier, metric, {}, vs=None)
+                if earlier
+                else "(none: this is the first completed trial)",
+                "comparison": comparison,
+            },
+        )
+        if verdict.is_new_best != new_best:
+            note = f"is_new_best overruled to {new_best} by the numbers: {comparison}"
+            verdict = verdict.model_copy(update={"is_new_best": new_best, "correction": note})
+        return verdict
+
+
+def _comparison(newest: TrialRecord, earlier: TrialRecord | None, metric: MetricInfo, new_best: bool) -> str:
+    verdict = "a new best" if new_best else "not a new best"
+    if not scored(newest):
+        return f"the newest trial failed or has no score, so it is {verdict}."
+    if earlier is None:
+        return f"no earlier completed trial, so it is {verdict}."
+    now, then = float(newest["val_metric"]), float(earlier["val_metric"])
+    return f"newest {render.value(now)} vs best {render.value(then)} ({now - then:+.3g}; {metric['direction']}): {verdict}."

@@ -1,0 +1,172 @@
+"""The one way this app talks to an LLM: `langchain_openai.ChatOpenAI`.
+
+Settings come from ``--llm-model`` / ``--llm-base-url`` (passed in) and the
+usual ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` environment variables. With
+neither a base URL nor a key there is nothing to talk to, and the caller
+starts the embedded model instead (see `needs_embedded_server`).
+
+Structured output comes in two flavours, because servers disagree:
+
+- ``json_schema``: OpenAI's structured outputs
+  (``response_format={"type": "json_schema", ...}``).
+- ``json_mode``: ``response_format={"type": "json_object", "schema": ...}``.
+  llama-cpp-python's server turns that schema into a grammar, but rejects
+  ``json_schema``; servers that ignore the extra key still return JSON, which
+  pydantic then validates.
+
+``auto`` picks ``json_schema`` for OpenAI itself (no base URL, or a base URL
+on ``api.openai.com``) and ``json_mode`` for every other server.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlparse
+
+from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
+
+if TYPE_CHECKING:
+    import httpx
+    from langchain_core.language_models import LanguageModelInput
+    from langchain_core.messages import BaseMessage
+    from langchain_core.runnables import Runnable
+    from pydantic import BaseModel
+
+StructuredMode = Literal["json_schema", "json_mode", "auto"]
+DEFAULT_MODEL = "gpt-4o-mini"
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    """Where and how to reach the LLM.
+
+    The API key is a `SecretStr` and kept out of ``repr`` so that neither
+    logs nor tracebacks of a settings object can show it.
+    """
+
+    model: str = DEFAULT_MODEL
+    base_url: str | None = None
+    api_key: SecretStr | None = field(default=None, repr=False)
+    timeout: float = 60.0
+    max_retries: int = 3
+    structured_mode: StructuredMode = "auto"
+    temperature: float | None = None
+    max_tokens: int = 1024
+
+    @classmethod
+    def from_sources(
+        cls,
+        model: str | None = None,
+        base_url: str | None = None,
+        env: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> LLMSettings:
+        """Settings from CLI arguments, falling back to the environment.
+
+        Args:
+            model: ``--llm-model``; `DEFAULT_MODEL` when absent.
+            base_url: ``--llm-base-url``; else ``OPENAI_BASE_URL``.
+            env: The environment to read (``os.environ`` when None).
+            overrides: Any other `LLMSettings` field (timeout, max_retries, ...).
+        """
+        env = os.environ if env is None else env
+        key = env.get("OPENAI_API_KEY") or None
+        return cls(
+            model=model or DEFAULT_MODEL,
+            base_url=base_url or env.get("OPENAI_BASE_URL") or None,
+            api_key=SecretStr(key) if key else None,
+            **overrides,
+        )
+
+    @property
+    def resolved_mode(self) -> Literal["json_schema", "json_mode"]:
+        """The structured-output flavour actually used (``auto`` resolved)."""
+        if self.structured_mode != "auto":
+            return self.structured_mode
+        host = urlparse(self.base_url).hostname if self.base_url else "api.openai.com"
+        return "json_schema" if host == "api.openai.com" else "json_mode"
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Strings that must never be written or shown."""
+        return (self.api_key.get_secret_value(),) if self.api_key else ()
+
+
+def needs_embedded_server(settings: LLMSettings) -> bool:
+    """True when neither an endpoint nor a key is configured: serve the embedded model."""
+    return settings.base_url is None and settings.api_key is None
+
+
+@dataclass(frozen=True)
+class LLMClient:
+    """A chat model plus what the agents need to call it safely."""
+
+    chat: ChatOpenAI
+    mode: Literal["json_schema", "json_mode"]
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    def structured(self, schema: type[BaseModel]) -> Runnable[LanguageModelInput, BaseMessage]:
+        """``chat`` bound to reply in ``schema`` (the request carries the JSON schema).
+
+        This binds ``response_format`` directly instead of using
+        ``with_structured_output``: the wire request is the same, but its
+        parsers either accept truncated JSON (json mode) or validate inside
+        the openai SDK and lose the reply text (json_schema mode). The agents
+        parse the raw reply strictly themselves (`agents.base`).
+        """
+        json_schema = schema.model_json_schema()
+        if self.mode == "json_schema":
+            spec = {"name": schema.__name__, "schema": _openai_strict(json_schema), "strict": True}
+            return self.chat.bind(response_format={"type": "json_schema", "json_schema": spec})
+        return self.chat.bind(response_format={"type": "json_object", "schema": json_schema})
+
+
+def _openai_strict(node: Any) -> Any:
+    """``node`` in the subset OpenAI's strict mode accepts.
+
+    Strict mode wants every object closed and rejects string-length keywords
+    (those only keep small local models from rambling).
+    """
+    if isinstance(node, list):
+        return [_openai_strict(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _openai_strict(v) for k, v in node.items() if k not in ("maxLength", "minLength")}
+    if "properties" in out:
+        out["additionalProperties"] = False
+    return out
+
+
+def make_client(settings: LLMSettings, http_client: httpx.Client | None = None) -> LLMClient:
+    """Build the client for ``settings``.
+
+    Args:
+        settings: Endpoint, model and limits.
+        http_client: An ``httpx.Client`` to send requests through; tests pass
+            one with a ``MockTransport`` so the real OpenAI parsing runs offline.
+    """
+    mode = settings.resolved_mode
+    # langchain-openai sends `max_tokens` as `max_completion_tokens`, which
+    # llama-cpp-python ignores: without the plain field a looping tiny model
+    # would generate until its context is full.
+    limits: dict[str, Any] = (
+        {"max_tokens": settings.max_tokens}
+        if mode == "json_schema"
+        else {"extra_body": {"max_tokens": settings.max_tokens}}
+    )
+    chat = ChatOpenAI(
+        model=settings.model,
+        base_url=settings.base_url,
+        # The openai client refuses to start without a key; local servers ignore it.
+        api_key=settings.api_key or SecretStr("sk-no-key-required"),
+        timeout=settings.timeout,
+        max_retries=settings.max_retries,
+        temperature=settings.temperature,
+        http_client=http_client,
+        **limits,
+    )
+    return LLMClient(chat=chat, mode=mode, secrets=settings.secrets)

