@@ -67,7 +67,7 @@ def run_tune(request: TuneRequest, observer: RunObserver | None = None, approver
     default the real `ChatOpenAI` client is built from the settings.
     """
     observer = observer or RunObserver()
-    if request.trials < 1:
+    if request.trials < 1 and not request.resume:
         raise UserError(f"--trials must be at least 1, got {request.trials}")
     if request.optimize_every < 0:
         raise UserError(f"--optimize-every must be 0 (never) or more, got {request.optimize_every}")
