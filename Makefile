@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	LGT_OFFLINE=1 $(VENV)/bin/lgt baseline --target digits --method tpe --trials $(DEMO_TRIALS) --seed 0
+	env -u OPENAI_API_KEY -u OPENAI_BASE_URL LGT_OFFLINE=1 $(VENV)/bin/lgt tune --target digits --trials $(DEMO_TRIALS) --seed 0
 
 test: install
 	$(PY) -m pytest -q

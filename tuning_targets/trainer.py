@@ -31,6 +31,11 @@ Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 EXPLODE_FACTOR = 50.0
 # Host syncs are costly on a GPU, so divergence is checked every few batches.
 CHECK_EVERY = 16
+# Evaluation batch size per device type. A GPU wants big batches; on a CPU big ones spill the
+# activations out of cache (for the MNIST CNN, batches of 256 evaluate 2x faster than 2048).
+# Each sample's output does not depend on the batch it is in, so the metrics are the same.
+EVAL_BATCH = {"cuda": 2048}
+EVAL_BATCH_DEFAULT = 256
 
 
 def pick_device() -> torch.device:
@@ -134,9 +139,10 @@ def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Mo
     model.eval()
     device = next(model.parameters()).device
     preds = []
-    for start in range(0, len(x), 2048):
+    chunk = EVAL_BATCH.get(device.type, EVAL_BATCH_DEFAULT)
+    for start in range(0, len(x), chunk):
         with torch.autocast(device.type, enabled=amp):
-            preds.append(model(x[start:start + 2048].to(device)).float())
+            preds.append(model(x[start:start + chunk].to(device)).float())
     pred = torch.cat(preds)
     y = y.to(device)
     target = y if task == "classification" else y.unsqueeze(-1)
@@ -187,8 +193,8 @@ def train(
     history: list[EpochRecord] = []
     best_metric: float | None = None
     best_state: dict[str, torch.Tensor] | None = None
+    best_val_extra: dict[str, float] = {}
     best_epoch = 0
-    extra: dict[str, float] = {}
     first_loss: float | None = None
     stale = 0
     reporter.on_start(settings.epochs)
@@ -225,6 +231,9 @@ def train(
             scaler.step(optimizer)
             scaler.update()
             step += 1
+            if first_loss is None:
+                # The untrained model's loss on its first batch: one host sync per trial.
+                first_loss = max(loss.item(), 1e-3)
             window += loss.detach()
             if (b + 1) % CHECK_EVERY == 0 or b == steps_per_epoch - 1:
                 count = (b % CHECK_EVERY) + 1
@@ -232,23 +241,21 @@ def train(
                 if not math.isfinite(mean):
                     return fail(f"diverged: training loss became {mean} in epoch {epoch} "
                                 f"(learning rate {settings.learning_rate:g} is likely too high)")
-                if first_loss is None:
-                    first_loss = max(mean, 1e-3)
-                elif mean > EXPLODE_FACTOR * first_loss:
+                if mean > EXPLODE_FACTOR * first_loss:
                     return fail(f"diverged: training loss exploded to {mean:.3g} in epoch {epoch}, "
                                 f"{mean / first_loss:.0f}x its starting value")
                 epoch_loss += window
                 window.zero_()
         train_loss = epoch_loss.item() / steps_per_epoch
-        val_loss, val_metric, _ = _evaluate(model, data.x_val, data.y_val, eval_loss_fn, task, data.y_scale, amp)
-        if not math.isfinite(val_loss):
-            return fail(f"diverged: validation loss became {val_loss} in epoch {epoch}")
+        val_loss, val_metric, val_extra = _evaluate(model, data.x_val, data.y_val, eval_loss_fn, task, data.y_scale, amp)
+        if not math.isfinite(val_loss) or val_loss > EXPLODE_FACTOR * first_loss:
+            return fail(f"diverged: validation loss became {val_loss:.3g} in epoch {epoch}")
         record = EpochRecord(epoch, train_loss, val_loss, val_metric, optimizer.param_groups[0]["lr"],
                              time.perf_counter() - epoch_start)
         history.append(record)
         improved = best_metric is None or (val_metric > best_metric if maximize else val_metric < best_metric)
         if improved:
-            best_metric, best_epoch, stale = val_metric, epoch, 0
+            best_metric, best_val_extra, best_epoch, stale = val_metric, val_extra, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
         else:
             stale += 1
@@ -256,12 +263,13 @@ def train(
         if settings.early_stopping_patience and stale >= settings.early_stopping_patience:
             break
 
-    assert best_state is not None
+    assert best_state is not None and best_metric is not None
     model.load_state_dict(best_state)
-    _, val_metric, val_extra = _evaluate(model, data.x_val, data.y_val, eval_loss_fn, task, data.y_scale, amp)
+    # The best epoch's validation pass ran on exactly these weights, so its figures stand;
+    # evaluating them again would only cost time.
     _, test_metric, test_extra = _evaluate(model, data.x_test, data.y_test, eval_loss_fn, task, data.y_scale, amp)
-    extra = {f"val_{k}": v for k, v in val_extra.items()} | {f"test_{k}": v for k, v in test_extra.items()}
-    result = TrialResult("complete", val_metric, test_metric, history, best_epoch=best_epoch,
+    extra = {f"val_{k}": v for k, v in best_val_extra.items()} | {f"test_{k}": v for k, v in test_extra.items()}
+    result = TrialResult("complete", best_metric, test_metric, history, best_epoch=best_epoch,
                          seconds=time.perf_counter() - started, n_params=n_params, extra_metrics=extra)
     reporter.on_end(result)
     return result

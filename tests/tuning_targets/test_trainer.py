@@ -110,18 +110,12 @@ def test_the_same_seed_gives_identical_runs() -> None:
 
 # --- divergence ------------------------------------------------------------------------------------------
 
-_BASELINE_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="trainer.py takes the 'starting' loss from the first 16-batch window (or the whole first epoch of a "
-           "small set), which already holds the exploded losses, so finite divergence is never flagged")
-
-
 @pytest.mark.parametrize(("name", "optimizer"), [
     ("diabetes", "sgd"),
-    pytest.param("diabetes", "adam", marks=_BASELINE_BUG),
-    pytest.param("iris", "adam", marks=_BASELINE_BUG),
-    pytest.param("digits", "sgd", marks=_BASELINE_BUG),
-    pytest.param("digits", "adam", marks=_BASELINE_BUG),
+    ("diabetes", "adam"),
+    ("iris", "adam"),
+    ("digits", "sgd"),
+    ("digits", "adam"),
 ])
 def test_learning_rate_10_fails_as_diverged_and_the_next_trial_completes(name: str, optimizer: str) -> None:
     target = make_target(name)
