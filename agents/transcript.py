@@ -91,6 +91,20 @@ class Transcript:
                 continue
         return records
 
+    def usage(self) -> dict[str, float]:
+        """Totals of every call so far: seconds, prompt and completion tokens.
+
+        Read from the file, not kept in memory, so the totals survive a
+        resumed run; the bench splits wall time with them.
+        """
+        totals = {"llm_seconds": 0.0, "llm_prompt_tokens": 0.0, "llm_completion_tokens": 0.0, "llm_calls": 0.0}
+        for record in self.read():
+            totals["llm_seconds"] += float(record.get("latency_s") or 0)
+            totals["llm_prompt_tokens"] += float(record.get("prompt_tokens") or 0)
+            totals["llm_completion_tokens"] += float(record.get("completion_tokens") or 0)
+            totals["llm_calls"] += 1
+        return totals
+
 
 def _torn(path: Path) -> bool:
     """True when the file's last line was cut short (a crash mid-write)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypedDict
+from typing import Any, Callable, Protocol, TypedDict
 
 from tuning_targets import Reporter, Target, TrialResult
 
@@ -52,6 +52,7 @@ class Deps:
     progress: Progress
     seed: int = 0
     optimize_every: int = 3
+    llm_usage: Callable[[], dict[str, float]] = lambda: {}
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -67,4 +68,5 @@ class TuningState(TypedDict, total=False):
     guidance: str
     guidance_history: list[dict[str, Any]]
     feedback: str | None
+    llm_usage_recorded: dict[str, float]
     done: bool

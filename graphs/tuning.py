@@ -124,17 +124,20 @@ def evaluate(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
         verdict = Verdict(is_new_best=is_best, analysis="(no verdict from the Evaluator; judged by the numbers)",
                           gradient=[], correction=f"Evaluator failed: {exc}").model_dump()
     newest["verdict"] = verdict
+    usage = deps.llm_usage()
+    before = state.get("llm_usage_recorded") or {}
+    spent = {k: round(v - before.get(k, 0.0), 3) for k, v in usage.items()}
     recorded = deps.recorder.find(state["round"])
     if recorded is None:
         recorded = deps.recorder.record(state["round"], pending["config"], result, {
             "source": pending["source"], "proposal": pending["changes"], "reasons": pending["reasons"],
-            "expected_effect": pending["expected_effect"], "notes": pending["notes"], "verdict": verdict})
+            "expected_effect": pending["expected_effect"], "notes": pending["notes"], "verdict": verdict, **spent})
     newest["number"] = recorded
     deps.progress.on_message(_verdict_line(newest, target.metric))
     update: dict[str, Any] = {
         "trials": [*trials, newest], "round": state["round"] + 1,
         "best": len(trials) if is_best else state.get("best"), "pending": None, "last_result": None,
-        "last_verdict": verdict,
+        "last_verdict": verdict, "llm_usage_recorded": usage,
         "feedback": "; ".join(pending["notes"]) or None}
     write_changelog(deps.run_dir / "changelog.md", {**state, **update}, target)
     return update

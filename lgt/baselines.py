@@ -7,6 +7,7 @@ measures the search strategy and nothing else.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -17,7 +18,7 @@ from lgt.errors import UserError
 from lgt.observer import RunObserver
 from lgt.outputs import write_run_outputs
 from lgt.settings import default_storage_url, new_run_id, run_dir
-from lgt.studies import (RunSpec, close_interrupted, counted_trials, create_study, finish_trial, load_study,
+from lgt.studies import (RunSpec, add_wall_time, close_interrupted, counted_trials, create_study, finish_trial, load_study,
                          open_storage, trial_attrs)
 from tuning_targets import Config, Target, config_key, make_target
 
@@ -65,6 +66,8 @@ class BaselineRequest:
     task: str | None = None
     config: dict[str, Any] | None = None
     resume: str | None = None  # a run id, or "" for the latest matching run
+    run_id: str | None = None  # a fixed name (the bench names its runs); default: target-method-seed-time
+    out_dir: Path | None = None  # where trials.csv and summary.json go; default results/<run-id>/
 
 
 def check_request(request: BaselineRequest) -> None:
@@ -96,8 +99,9 @@ def run_baseline(request: BaselineRequest, observer: RunObserver | None = None) 
         study = load_study(storage, run_id, make_sampler(spec.method, target, spec.seed, spec.trials))
         start_config = study.user_attrs["default_config"]
     else:
-        spec = RunSpec(new_run_id(request.target, request.method, request.seed), request.target, request.method,
-                       request.seed, budget, request.data_dir, request.target_column, request.task)
+        run_id = request.run_id or new_run_id(request.target, request.method, request.seed)
+        spec = RunSpec(run_id, request.target, request.method, request.seed, budget, request.data_dir,
+                       request.target_column, request.task)
         target = build_target(spec)
         start_config = start_config_for(target, request.config)
         storage = open_storage(storage_url)
@@ -106,9 +110,14 @@ def run_baseline(request: BaselineRequest, observer: RunObserver | None = None) 
     close_interrupted(study)
     if not any(t.user_attrs.get("source") == "default" for t in counted_trials(study)):
         study.enqueue_trial(start_config, skip_if_exists=True)
-    drive(study, target, spec, observer)
-    summary = write_run_outputs(study, storage_url, run_dir(spec.run_id))
-    summary["run_dir"] = str(run_dir(spec.run_id))
+    started = time.perf_counter()
+    try:
+        drive(study, target, spec, observer)
+    finally:
+        add_wall_time(study, time.perf_counter() - started)
+    folder = request.out_dir or run_dir(spec.run_id)
+    summary = write_run_outputs(study, storage_url, folder)
+    summary["run_dir"] = str(folder)
     observer.on_run_end(summary)
     return summary
 

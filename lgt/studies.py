@@ -134,6 +134,11 @@ def finish_trial(study: optuna.Study, trial: optuna.Trial, result: TrialResult, 
         study.tell(trial, state=TrialState.FAIL)
 
 
+def add_wall_time(study: optuna.Study, seconds: float) -> None:
+    """Wall time accumulates over resumed sessions, so a bench sees the run's true cost."""
+    study.set_user_attr("wall_seconds", float(study.user_attrs.get("wall_seconds", 0.0)) + seconds)
+
+
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
     complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
     if not complete:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from langgraph.checkpoint.sqlite import SqliteSaver
@@ -25,7 +27,7 @@ from lgt.observer import RunObserver
 from lgt.outputs import write_run_outputs
 from lgt.recorder import StudyRecorder
 from lgt.settings import default_storage_url, new_run_id, run_dir
-from lgt.studies import RunSpec, create_study, load_study, open_storage
+from lgt.studies import RunSpec, add_wall_time, create_study, load_study, open_storage
 
 Approver = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -44,12 +46,14 @@ class TuneRequest:
     optimize_every: int = 3
     approve: bool = False
     resume: str | None = None
+    run_id: str | None = None  # a fixed name (the bench names its runs)
+    out_dir: Path | None = None  # default results/<run-id>/
 
 
 @contextlib.contextmanager
-def llm_settings(request: TuneRequest, observer: RunObserver) -> Iterator[LLMSettings]:
-    """The configured endpoint, or the embedded model served for the length of the run."""
-    settings = LLMSettings.from_sources(model=request.llm_model, base_url=request.llm_base_url)
+def llm_settings(model: str | None, base_url: str | None, observer: RunObserver) -> Iterator[LLMSettings]:
+    """The configured endpoint, or the embedded model served while the context lasts."""
+    settings = LLMSettings.from_sources(model=model, base_url=base_url)
     if not needs_embedded_server(settings):
         yield settings
         return
@@ -60,11 +64,13 @@ def llm_settings(request: TuneRequest, observer: RunObserver) -> Iterator[LLMSet
 
 
 def run_tune(request: TuneRequest, observer: RunObserver | None = None, approver: Approver | None = None,
-             client_factory: Callable[[LLMSettings], LLMClient] = make_client) -> dict[str, Any]:
+             client_factory: Callable[[LLMSettings], LLMClient] = make_client,
+             llm: LLMSettings | None = None) -> dict[str, Any]:
     """Run (or resume) an LGT run and write its outputs; returns the summary.
 
     `client_factory` lets tests hand in a client whose HTTP is faked; by
-    default the real `ChatOpenAI` client is built from the settings.
+    default the real `ChatOpenAI` client is built from the settings. `llm`
+    skips endpoint resolution (the bench starts the embedded model once).
     """
     observer = observer or RunObserver()
     if request.trials < 1 and not request.resume:
@@ -78,21 +84,25 @@ def run_tune(request: TuneRequest, observer: RunObserver | None = None, approver
         target = build_target(spec)
         study = load_study(storage, spec.run_id)
     else:
-        spec = RunSpec(new_run_id(request.target, "lgt", request.seed), request.target, "lgt", request.seed,
-                       request.trials, request.data_dir, request.target_column, request.task)
+        spec = RunSpec(request.run_id or new_run_id(request.target, "lgt", request.seed), request.target, "lgt",
+                       request.seed, request.trials, request.data_dir, request.target_column, request.task)
         target = build_target(spec)
         storage = open_storage(storage_url)
         study = create_study(storage, spec, target)
-    folder = run_dir(spec.run_id)
+    folder = request.out_dir or run_dir(spec.run_id)
+    folder.mkdir(parents=True, exist_ok=True)
     thread = {"configurable": {"thread_id": spec.run_id}}
-    with llm_settings(request, observer) as settings, \
+    started_at = time.perf_counter()
+    given = contextlib.nullcontext(llm) if llm else llm_settings(request.llm_model, request.llm_base_url, observer)
+    with given as settings, \
             contextlib.closing(sqlite3.connect(folder / "checkpoint.db", check_same_thread=False)) as conn:
         study.set_user_attr("llm_model", settings.model)
         transcript = Transcript(folder / "transcript.jsonl", secrets=settings.secrets)
         client = client_factory(settings)
         deps = Deps(target=target, advisor=Advisor(client, transcript), evaluator=Evaluator(client, transcript),
                     optimizer=Optimizer(client, transcript), recorder=StudyRecorder(study, target),
-                    run_dir=folder, progress=observer, seed=spec.seed, optimize_every=request.optimize_every)
+                    run_dir=folder, progress=observer, seed=spec.seed, optimize_every=request.optimize_every,
+                    llm_usage=transcript.usage)
         graph = build_graph(approve=request.approve).compile(checkpointer=SqliteSaver(conn))
         snapshot = graph.get_state(thread)
         started = bool(snapshot.values)
@@ -100,13 +110,16 @@ def run_tune(request: TuneRequest, observer: RunObserver | None = None, approver
         payload: Any = None if started else {"run_id": spec.run_id, "budget": spec.trials}
         if started and not snapshot.next:
             payload = None  # finished already: invoking again is a no-op
-        while True:
-            result = graph.invoke(payload, thread, context=deps)
-            interrupts = result.get("__interrupt__") if isinstance(result, dict) else None
-            if not interrupts:
-                break
-            answer = approver(interrupts[0].value) if approver else {"action": "accept"}
-            payload = Command(resume=answer)
+        try:
+            while True:
+                result = graph.invoke(payload, thread, context=deps)
+                interrupts = result.get("__interrupt__") if isinstance(result, dict) else None
+                if not interrupts:
+                    break
+                answer = approver(interrupts[0].value) if approver else {"action": "accept"}
+                payload = Command(resume=answer)
+        finally:
+            add_wall_time(study, time.perf_counter() - started_at)
     summary = write_run_outputs(study, storage_url, folder)
     summary |= {"run_dir": str(folder), "changelog": str(folder / "changelog.md"),
                 "transcript": str(folder / "transcript.jsonl"), "llm_model": settings.model}
