@@ -18,7 +18,7 @@ from lgt.errors import UserError
 from lgt.observer import RunObserver
 from lgt.outputs import write_run_outputs
 from lgt.settings import default_storage_url, new_run_id, run_dir
-from lgt.studies import (RunSpec, add_wall_time, close_interrupted, counted_trials, create_study, finish_trial, load_study,
+from lgt.studies import (RunRequest, RunSpec, add_wall_time, close_interrupted, counted_trials, create_study, finish_trial, load_study,
                          open_storage, trial_attrs)
 from tuning_targets import Config, Target, config_key, make_target
 
@@ -54,20 +54,12 @@ def make_sampler(method: str, target: Target, seed: int, budget: int) -> optuna.
     raise UserError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
 
 
-@dataclass
-class BaselineRequest:
-    target: str
+@dataclass(kw_only=True)
+class BaselineRequest(RunRequest):
+    """`resume` may be "" here: the latest run of this target, method and seed."""
+
     method: str
-    trials: int
-    seed: int = 0
-    storage: str | None = None
-    data_dir: str | None = None
-    target_column: str | None = None
-    task: str | None = None
     config: dict[str, Any] | None = None
-    resume: str | None = None  # a run id, or "" for the latest matching run
-    run_id: str | None = None  # a fixed name (the bench names its runs); default: target-method-seed-time
-    out_dir: Path | None = None  # where trials.csv and summary.json go; default results/<run-id>/
 
 
 def check_request(request: BaselineRequest) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -46,6 +47,22 @@ class RunSpec:
             return cls(**{k: attrs[k] for k in cls.__dataclass_fields__ if k in attrs})
         except TypeError:
             raise UserError(f"study {study.study_name!r} was not written by lgt (its attributes are missing)") from None
+
+
+@dataclass(kw_only=True)
+class RunRequest:
+    """What every run command takes: the target, the budget, where to store it."""
+
+    target: str
+    trials: int
+    seed: int = 0
+    storage: str | None = None
+    data_dir: str | None = None
+    target_column: str | None = None
+    task: str | None = None
+    resume: str | None = None
+    run_id: str | None = None  # a fixed name (the bench names its runs); default: target-method-seed-time
+    out_dir: Path | None = None  # where the run's files go; default results/<run-id>/
 
 
 def open_storage(url: str) -> optuna.storages.BaseStorage:

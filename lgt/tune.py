@@ -11,7 +11,6 @@ import contextlib
 import sqlite3
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from langgraph.checkpoint.sqlite import SqliteSaver
@@ -27,27 +26,17 @@ from lgt.observer import RunObserver
 from lgt.outputs import write_run_outputs
 from lgt.recorder import StudyRecorder
 from lgt.settings import default_storage_url, new_run_id, run_dir
-from lgt.studies import RunSpec, add_wall_time, create_study, load_study, open_storage
+from lgt.studies import RunRequest, RunSpec, add_wall_time, create_study, load_study, open_storage
 
 Approver = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-@dataclass
-class TuneRequest:
-    target: str
-    trials: int
-    seed: int = 0
-    storage: str | None = None
-    data_dir: str | None = None
-    target_column: str | None = None
-    task: str | None = None
+@dataclass(kw_only=True)
+class TuneRequest(RunRequest):
     llm_model: str | None = None
     llm_base_url: str | None = None
     optimize_every: int = 3
     approve: bool = False
-    resume: str | None = None
-    run_id: str | None = None  # a fixed name (the bench names its runs)
-    out_dir: Path | None = None  # default results/<run-id>/
 
 
 @contextlib.contextmanager
