@@ -17,6 +17,7 @@ import optuna
 from lgt.errors import UserError
 from lgt.observer import RunObserver
 from lgt.outputs import write_run_outputs
+from lgt.report import write_run_report
 from lgt.settings import default_storage_url, new_run_id, run_dir
 from lgt.studies import (RunRequest, RunSpec, add_wall_time, close_interrupted, counted_trials, create_study, finish_trial, load_study,
                          open_storage, trial_attrs)
@@ -109,7 +110,7 @@ def run_baseline(request: BaselineRequest, observer: RunObserver | None = None) 
         add_wall_time(study, time.perf_counter() - started)
     folder = request.out_dir or run_dir(spec.run_id)
     summary = write_run_outputs(study, storage_url, folder)
-    summary["run_dir"] = str(folder)
+    summary |= {"run_dir": str(folder), "report": str(write_run_report(storage_url, spec.run_id, folder))}
     observer.on_run_end(summary)
     return summary
 

@@ -54,10 +54,40 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--approve", action="store_true", help="pause before each training to accept, edit or reject")
     tune.add_argument("--resume", metavar="RUN_ID", help="continue a run after a crash, kill or Ctrl-C")
 
+    bench = commands.add_parser("bench", help="LGT against Optuna TPE, GP, grid, random and no tuning, equal budgets")
+    bench.add_argument("--targets", required=True, type=_names, help="comma-separated targets, e.g. digits,iris,wine")
+    bench.add_argument("--methods", type=_names, default=["lgt", "tpe", "gp", "grid", "random", "default"],
+                       help="comma-separated, from lgt,tpe,gp,grid,random,default (default: all six)")
+    bench.add_argument("--trials", type=int, default=15, help="trial budget per run (default 15)")
+    bench.add_argument("--seeds", type=_seeds, default=[1, 2, 3], help="comma-separated seeds (default 1,2,3)")
+    bench.add_argument("--storage", help="Optuna storage URL (default sqlite:///results/studies.db)")
+    bench.add_argument("--data-dir", help="where mnist/cifar10 live (default $LGT_DATA_DIR or ./data)")
+    bench.add_argument("--target-column", help="the column to predict, for csv: targets")
+    bench.add_argument("--llm-model", help="model for the LGT runs (see lgt tune)")
+    bench.add_argument("--llm-base-url", help="OpenAI-compatible endpoint for the LGT runs (see lgt tune)")
+    bench.add_argument("--optimize-every", type=int, default=3, metavar="K", help="as for lgt tune (default 3)")
+    bench.add_argument("--bench-id", help="name of the bench (default: derived from targets, methods, trials, seeds, "
+                                          "so the same command continues the same bench)")
+
+    report = commands.add_parser("report", help="rebuild report.md, tables and plots from the storage")
+    report.add_argument("path", type=Path, help="a run dir (results/<run-id>) or a bench dir (results/bench/<id>)")
+    report.add_argument("--storage", help="Optuna storage URL (default sqlite:///results/studies.db)")
+
     llm = commands.add_parser("llm", help="the embedded local LLM")
     llm_commands = llm.add_subparsers(dest="llm_command", required=True, parser_class=_Parser)
     llm_commands.add_parser("serve", help="serve the embedded model on 127.0.0.1 until Ctrl-C")
     return parser
+
+
+def _names(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(part) for part in _names(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be whole numbers separated by commas, got {text!r}") from None
 
 
 def _target_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
@@ -144,6 +174,28 @@ def _parse_value(text: str) -> Any:
         return text
 
 
+def cmd_bench(args: argparse.Namespace) -> None:
+    from lgt.bench import BenchRequest, run_bench
+    from lgt.console import ProgressObserver, out
+
+    request = BenchRequest(targets=args.targets, methods=args.methods, trials=args.trials, seeds=args.seeds,
+                           storage=args.storage, data_dir=args.data_dir, target_column=args.target_column,
+                           llm_model=args.llm_model, llm_base_url=args.llm_base_url,
+                           optimize_every=args.optimize_every, bench_id=args.bench_id)
+    result = run_bench(request, ProgressObserver())
+    table = Path(result["bench_dir"]) / "table.md"
+    if table.exists():
+        out.print(table.read_text())
+    out.print(f"report: {result['report']}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from lgt.console import out
+    from lgt.report import rebuild
+
+    out.print(f"report: {rebuild(args.path, args.storage)}")
+
+
 def cmd_llm(args: argparse.Namespace) -> None:
     from agents.embedded import serve_forever
 
@@ -169,7 +221,7 @@ def _run_and_render(run: Any, storage: str | None) -> dict[str, Any]:
         row["changes"] = ", ".join(f"{k}={fmt(v[1], 3)}" for k, v in diff.items())
     out.print(trials_table(rows, summary["metric"], summary["best_trial"]))
     out.print(summary_table(summary))
-    out.print(f"results: {summary['run_dir']}/ (trials.csv, summary.json); "
+    out.print(f"results: {summary['run_dir']}/ (report.md, trials.csv, summary.json); "
               f"study {summary['study_name']!r} in {summary['storage']}")
     return summary
 
@@ -188,7 +240,8 @@ def _read_config(path: Path | None) -> dict[str, Any] | None:
     return data
 
 
-COMMANDS = {"targets": cmd_targets, "baseline": cmd_baseline, "tune": cmd_tune, "llm": cmd_llm}
+COMMANDS = {"targets": cmd_targets, "baseline": cmd_baseline, "tune": cmd_tune, "bench": cmd_bench,
+            "report": cmd_report, "llm": cmd_llm}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,6 +24,7 @@ from lgt.baselines import build_target
 from lgt.errors import UserError
 from lgt.observer import RunObserver
 from lgt.outputs import write_run_outputs
+from lgt.report import write_run_report
 from lgt.recorder import StudyRecorder
 from lgt.settings import default_storage_url, new_run_id, run_dir
 from lgt.studies import RunRequest, RunSpec, add_wall_time, create_study, load_study, open_storage
@@ -110,7 +111,8 @@ def run_tune(request: TuneRequest, observer: RunObserver | None = None, approver
         finally:
             add_wall_time(study, time.perf_counter() - started_at)
     summary = write_run_outputs(study, storage_url, folder)
-    summary |= {"run_dir": str(folder), "changelog": str(folder / "changelog.md"),
+    summary |= {"run_dir": str(folder), "report": str(write_run_report(storage_url, spec.run_id, folder)),
+                "changelog": str(folder / "changelog.md"),
                 "transcript": str(folder / "transcript.jsonl"), "llm_model": settings.model}
     observer.on_run_end(summary)
     return summary

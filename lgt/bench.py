@@ -1,0 +1,170 @@
+"""`lgt bench`: every method on every target and seed, on equal budgets.
+
+Each (target, method, seed) is one study in one storage, named
+`<bench-id>.<target>.<method>.s<seed>`. The bench id is derived from what
+is benchmarked, so running the same command again continues the same bench:
+finished studies are skipped, unfinished ones resumed. A method that cannot
+run on a target (missing data, say) becomes a study marked failed with its
+reason, and the bench goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+
+from agents import LLMClient, LLMSettings, make_client
+from lgt.baselines import METHODS, BaselineRequest, run_baseline
+from lgt.errors import UserError
+from lgt.observer import RunObserver
+from lgt.report import describe_machine, write_bench_report
+from lgt.settings import default_storage_url, results_dir
+from lgt.studies import counted_trials, open_storage, redact_url
+from lgt.tune import TuneRequest, llm_settings, run_tune
+from tuning_targets import TARGET_NAMES
+
+BENCH_METHODS = ("lgt", *METHODS)
+
+
+@dataclass
+class BenchRequest:
+    targets: list[str]
+    methods: list[str]
+    trials: int
+    seeds: list[int]
+    storage: str | None = None
+    data_dir: str | None = None
+    target_column: str | None = None
+    llm_model: str | None = None
+    llm_base_url: str | None = None
+    optimize_every: int = 3
+    bench_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def check_request(request: BenchRequest) -> None:
+    if not request.targets:
+        raise UserError("--targets is empty; name at least one target")
+    for target in request.targets:
+        if target not in TARGET_NAMES and not target.startswith("csv:"):
+            raise UserError(f"unknown target {target!r}; choose from: {', '.join(TARGET_NAMES)}")
+    if not request.methods:
+        raise UserError("--methods is empty; name at least one of: " + ", ".join(BENCH_METHODS))
+    for method in request.methods:
+        if method not in BENCH_METHODS:
+            raise UserError(f"unknown method {method!r}; choose from: {', '.join(BENCH_METHODS)}")
+    if not request.seeds:
+        raise UserError("--seeds is empty; give at least one seed, e.g. --seeds 1,2,3")
+    if request.trials < 1:
+        raise UserError(f"--trials must be at least 1, got {request.trials}")
+
+
+def bench_id_for(request: BenchRequest) -> str:
+    """Same bench, same id: what makes a re-run continue rather than start over."""
+    key = json.dumps([sorted(request.targets), sorted(request.methods), request.trials, sorted(request.seeds),
+                      request.optimize_every], sort_keys=True)
+    return "bench-" + hashlib.sha1(key.encode()).hexdigest()[:10]
+
+
+def study_name(bench_id: str, target: str, method: str, seed: int) -> str:
+    return f"{bench_id}.{_slug(target)}.{method}.s{seed}"
+
+
+def _slug(target: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", Path(target[4:]).stem if target.startswith("csv:") else target)
+
+
+def run_bench(request: BenchRequest, observer: RunObserver | None = None,
+              client_factory: Callable[[LLMSettings], LLMClient] = make_client) -> dict[str, Any]:
+    """Run what is missing of the bench, then write its report; returns where it is.
+
+    `client_factory` is handed to the LGT runs (tests fake the LLM's HTTP with it).
+    """
+    check_request(request)
+    observer = observer or RunObserver()
+    storage_url = request.storage or default_storage_url()
+    storage = open_storage(storage_url)
+    bench_id = request.bench_id or bench_id_for(request)
+    folder = results_dir() / "bench" / bench_id
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [study_name(bench_id, t, m, s) for t in request.targets for s in request.seeds for m in request.methods]
+    machine = describe_machine()
+    (folder / "bench.json").write_text(json.dumps({
+        "bench_id": bench_id, "study_names": names, "storage": redact_url(storage_url), "machine": machine,
+        "targets": request.targets, "methods": request.methods, "trials": request.trials, "seeds": request.seeds,
+    }, indent=2) + "\n")
+    with _llm_once(request, observer) as llm:
+        for target in request.targets:
+            for seed in request.seeds:
+                for method in request.methods:
+                    name = study_name(bench_id, target, method, seed)
+                    observer.on_message(f"[bench] {target} / {method} / seed {seed}")
+                    _run_one(request, storage, storage_url, name, bench_id, target, method, seed, llm, folder,
+                             observer, client_factory)
+    report = write_bench_report(storage_url, names, folder, title=f"lgt bench {bench_id}", machine=machine)
+    return {"bench_id": bench_id, "bench_dir": str(folder), "report": str(report), "storage": redact_url(storage_url)}
+
+
+@contextlib.contextmanager
+def _llm_once(request: BenchRequest, observer: RunObserver) -> Any:
+    """One LLM endpoint for every LGT run: the embedded model starts once, not per run."""
+    if "lgt" not in request.methods:
+        yield None
+        return
+    with llm_settings(request.llm_model, request.llm_base_url, observer) as settings:
+        yield settings
+
+
+def _run_one(request: BenchRequest, storage: optuna.storages.BaseStorage, storage_url: str, name: str,
+             bench_id: str, target: str, method: str, seed: int, llm: LLMSettings | None, folder: Path,
+             observer: RunObserver, client_factory: Callable[[LLMSettings], LLMClient]) -> None:
+    existing = _existing(storage, name)
+    if existing is not None:
+        if existing.user_attrs.get("status") == "failed":
+            optuna.delete_study(study_name=name, storage=storage)  # a failed target is retried on re-run
+            existing = None
+        elif len(counted_trials(existing)) >= int(existing.user_attrs.get("trials", request.trials)):
+            observer.on_message("  already finished; skipped")
+            return
+    resume = name if existing is not None else None
+    out_dir = folder / "runs" / name.removeprefix(bench_id + ".")
+    try:
+        if method == "lgt":
+            run_tune(TuneRequest(target=target, trials=request.trials, seed=seed, storage=storage_url,
+                                 data_dir=request.data_dir, target_column=request.target_column,
+                                 optimize_every=request.optimize_every, resume=resume, run_id=name,
+                                 out_dir=out_dir), observer, client_factory=client_factory, llm=llm)
+        else:
+            run_baseline(BaselineRequest(target=target, method=method, trials=request.trials, seed=seed,
+                                         storage=storage_url, data_dir=request.data_dir,
+                                         target_column=request.target_column, resume=resume, run_id=name,
+                                         out_dir=out_dir), observer)
+    except UserError as exc:
+        observer.on_message(f"  failed: {exc}")
+        _mark_failed(storage, name, bench_id, target, method, seed, request.trials, str(exc))
+        return
+    optuna.load_study(study_name=name, storage=storage).set_user_attr("bench_id", bench_id)
+
+
+def _existing(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study | None:
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return None
+
+
+def _mark_failed(storage: optuna.storages.BaseStorage, name: str, bench_id: str, target: str, method: str,
+                 seed: int, trials: int, reason: str) -> None:
+    if _existing(storage, name) is not None:
+        optuna.delete_study(study_name=name, storage=storage)
+    study = optuna.create_study(study_name=name, storage=storage)
+    for key, value in {"run_id": name, "target": target, "method": method, "seed": seed, "trials": trials,
+                       "bench_id": bench_id, "status": "failed", "fail_reason": reason}.items():
+        study.set_user_attr(key, value)
