@@ -155,7 +155,11 @@ def ask_person(proposal: dict[str, Any]) -> dict[str, Any]:
     if not proposal["changes"]:
         err.print("  (no change from the starting config)")
     while True:
-        answer = input("[a]ccept, [e]dit knob=value ..., [r]eject <note>: ").strip()
+        try:
+            answer = input("[a]ccept, [e]dit knob=value ..., [r]eject <note>: ").strip()
+        except EOFError:
+            raise UserError("--approve needs someone at the terminal to answer; the run is saved, "
+                            "continue it with --resume") from None
         word, _, rest = answer.partition(" ")
         if word in ("", "a", "accept"):
             return {"action": "accept"}
