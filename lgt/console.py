@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -70,10 +71,10 @@ class ProgressObserver(RunObserver):
             self.progress.console.print(f"trial {number}: val {self.metric} {fmt(result.val_metric)} "
                                         f"({result.seconds:.1f} s)")
         else:
-            self.progress.console.print(f"trial {number}: [red]failed[/] - {result.fail_reason}")
+            self.progress.console.print(f"trial {number}: [red]failed[/] - {escape(str(result.fail_reason))}")
 
     def on_message(self, text: str) -> None:
-        self.progress.console.print(text)
+        self.progress.console.print(escape(text))  # LLM text and "[bench]" tags are not rich markup
 
     def on_run_end(self, summary: dict[str, Any]) -> None:
         self.progress.stop()
