@@ -16,7 +16,7 @@ import os
 import platform
 import re
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -344,17 +344,24 @@ def bench_tables(rows: list[Row]) -> str:
     ])
 
 
-def _result_table(cols: list[Column]) -> list[str]:
+def _method_table(cols: list[Column], cell: Callable[[Group, Column], str]) -> list[str]:
+    """Rows are methods, columns are targets; `cell` renders one method's runs on one target."""
     lines = _table_head(cols)
     for method in _methods(cols):
         cells = []
         for col in cols:
             group = next((g for g in col.groups if g.method == method), None)
-            ranked = col.ranked()
-            best = ranked[0].mean("test_metric") if ranked else None
-            cells.append("" if group is None else _result_cell(group, col.decimals(), best))
+            cells.append("" if group is None else cell(group, col))
         lines.append(_table_line([TABLE_NAMES.get(method, method), *cells]))
     return lines
+
+
+def _result_table(cols: list[Column]) -> list[str]:
+    def cell(group: Group, col: Column) -> str:
+        ranked = col.ranked()
+        return _result_cell(group, col.decimals(), ranked[0].mean("test_metric") if ranked else None)
+
+    return _method_table(cols, cell)
 
 
 def _result_cell(group: Group, decimals: int, best_mean: float | None) -> str:
@@ -379,14 +386,7 @@ def _failed_cell(group: Group) -> str:
 
 
 def _cost_table(cols: list[Column]) -> list[str]:
-    lines = _table_head(cols)
-    for method in _methods(cols):
-        cells = []
-        for col in cols:
-            group = next((g for g in col.groups if g.method == method), None)
-            cells.append("" if group is None else _cost_cell(group))
-        lines.append(_table_line([TABLE_NAMES.get(method, method), *cells]))
-    return lines
+    return _method_table(cols, lambda group, _: _cost_cell(group))
 
 
 def _cost_cell(group: Group) -> str:
