@@ -19,9 +19,10 @@ from lgt.observer import RunObserver
 from lgt.outputs import write_run_outputs
 from lgt.report import write_run_report
 from lgt.settings import default_storage_url, new_run_id, run_dir
-from lgt.studies import (RunRequest, RunSpec, add_wall_time, close_interrupted, counted_trials, create_study, finish_trial, load_study,
-                         open_storage, trial_attrs)
-from tuning_targets import Config, Target, config_key, make_target
+from lgt.studies import (RunRequest, RunSpec, add_wall_time, claimed_trials, close_interrupted, counted_trials,
+                         create_study, load_study, open_storage)
+from lgt.worker import work
+from tuning_targets import Config, Target, make_target
 
 METHODS = ("tpe", "gp", "grid", "random", "default")
 
@@ -61,6 +62,7 @@ class BaselineRequest(RunRequest):
 
     method: str
     config: dict[str, Any] | None = None
+    create_only: bool = False  # make the study and queue the default config; `lgt worker`s run it
 
 
 def check_request(request: BaselineRequest) -> None:
@@ -101,11 +103,15 @@ def run_baseline(request: BaselineRequest, observer: RunObserver | None = None) 
         study = create_study(storage, spec, target, make_sampler(spec.method, target, spec.seed, budget))
         study.set_user_attr("default_config", start_config)
     close_interrupted(study)
-    if not any(t.user_attrs.get("source") == "default" for t in counted_trials(study)):
-        study.enqueue_trial(start_config, skip_if_exists=True)
+    if not any(t.user_attrs.get("source") == "default" for t in claimed_trials(study)):
+        study.enqueue_trial(start_config, user_attrs={"source": "default"})
+    if request.create_only:
+        observer.on_message(f"study {spec.run_id!r} is ready for workers: lgt worker --storage URL "
+                            f"--study {spec.run_id}")
+        return {"study_name": spec.run_id, "storage": storage_url, "created_only": True}
     started = time.perf_counter()
     try:
-        drive(study, target, spec, observer)
+        work(study, target, spec, observer)
     finally:
         add_wall_time(study, time.perf_counter() - started)
     folder = request.out_dir or run_dir(spec.run_id)
@@ -119,26 +125,6 @@ def start_config_for(target: Target, override: dict[str, Any] | None) -> Config:
     if not override:
         return target.default_config
     return target.space.validate(override, base=target.default_config, strict=True).config
-
-
-def drive(study: optuna.Study, target: Target, spec: RunSpec, observer: RunObserver,
-          stop: Callable[[], bool] = lambda: False) -> None:
-    """Ask, train and tell until the study holds `spec.trials` counted trials."""
-    distributions = target.space.distributions()
-    start_key = config_key(study.user_attrs["default_config"])
-    need_default = not any(t.user_attrs.get("source") == "default" for t in counted_trials(study))
-    done = len(counted_trials(study))
-    observer.on_run_start(spec.run_id, spec.trials, done, target.metric)
-    while done < spec.trials and not stop():
-        trial = study.ask(distributions)
-        config = {name: trial.params[name] for name in distributions}
-        source = "default" if need_default and config_key(config) == start_key else spec.method
-        need_default = need_default and source != "default"
-        observer.on_trial_start(trial.number, done + 1, spec.trials, config)
-        result = target.run(config, observer.epoch_reporter(), seed=spec.seed)
-        finish_trial(study, trial, result, trial_attrs(config, result, spec.method, source))
-        done += 1
-        observer.on_trial_end(trial.number, result)
 
 
 def latest_run(storage: optuna.storages.BaseStorage, request: BaselineRequest) -> str:

@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--config", type=Path, help="JSON file overriding the shared first (default) config")
     base.add_argument("--resume", nargs="?", const="", metavar="RUN_ID",
                       help="continue a run without repeating finished trials (bare: the latest matching run)")
+    base.add_argument("--run-id", help="name the study (default target-method-seed-time); workers join it by name")
+    base.add_argument("--create-only", action="store_true",
+                      help="create the study and queue the default config, then exit: `lgt worker`s run it")
 
     tune = commands.add_parser("tune", help="tune a target with the LGT agents (Advisor, Evaluator, Optimizer)")
     _target_options(tune, required=False)
@@ -53,6 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the Optimizer rewrites the Advisor's guidance every K rounds (0: never; default 3)")
     tune.add_argument("--approve", action="store_true", help="pause before each training to accept, edit or reject")
     tune.add_argument("--resume", metavar="RUN_ID", help="continue a run after a crash, kill or Ctrl-C")
+    tune.add_argument("--run-id", help="name the study (default target-lgt-seed-time)")
+    tune.add_argument("--parallel", type=int, default=1, metavar="K",
+                      help="the Advisor proposes K configs per round and `lgt worker`s train them (default 1: the "
+                           "driver trains each proposal itself)")
+
+    worker = commands.add_parser("worker", help="run trials of a shared study until its budget is spent")
+    worker.add_argument("--storage", required=True, help="the study's storage URL, e.g. postgresql://user@host/db")
+    worker.add_argument("--study", required=True, help="the study (run id) to work on")
+    worker.add_argument("--data-dir", help="where this machine keeps mnist/cifar10 (default: as the study says)")
 
     bench = commands.add_parser("bench", help="LGT against Optuna TPE, GP, grid, random and no tuning, equal budgets")
     bench.add_argument("--targets", required=True, type=_names, help="comma-separated targets, e.g. digits,iris,wine")
@@ -92,7 +104,7 @@ def _seeds(text: str) -> list[int]:
 
 def _target_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
     parser.add_argument("--target", required=required, help="digits | mnist | cifar10 | iris | wine | breast_cancer "
-                                                        "| diabetes | csv:PATH")
+                                                        "| diabetes | csv:PATH | synthetic:SECONDS")
     parser.add_argument("--data-dir", help="where mnist/cifar10 live (default $LGT_DATA_DIR or ./data)")
     parser.add_argument("--target-column", help="the column to predict, for csv: targets")
     parser.add_argument("--task", choices=("classification", "regression"), help="override the inferred task")
@@ -108,6 +120,10 @@ def cmd_targets(args: argparse.Namespace) -> None:
         if name == "csv:PATH":
             out.print("\n[bold]csv:PATH[/] - your CSV with --target-column; task inferred (or --task); "
                       "search space as for the tabular targets above.")
+            continue
+        if name == "synthetic:SECONDS":
+            out.print("\n[bold]synthetic:SECONDS[/] - no data: each trial sleeps SECONDS (default 0.5) and scores "
+                      "a smooth function of x, y and shape; for scaling and worker tests.")
             continue
         target = make_target(name)
         out.print(f"\n[bold]{name}[/] - {target.description}\n  task {target.task}, metric {target.metric} "
@@ -126,8 +142,32 @@ def cmd_baseline(args: argparse.Namespace) -> None:
 
     request = BaselineRequest(target=args.target, method=args.method, trials=args.trials, seed=args.seed,
                               storage=args.storage, data_dir=args.data_dir, target_column=args.target_column,
-                              task=args.task, config=_read_config(args.config), resume=args.resume)
+                              task=args.task, config=_read_config(args.config), resume=args.resume,
+                              run_id=args.run_id, create_only=args.create_only)
+    if request.create_only:
+        from lgt.console import out
+
+        summary = run_baseline(request)
+        out.print(f"study {summary['study_name']!r} created in {_shown(summary['storage'])}; start workers with:\n"
+                  f"  lgt worker --storage URL --study {summary['study_name']}")
+        return
     _run_and_render(lambda observer: run_baseline(request, observer), args.storage)
+
+
+def _shown(url: str) -> str:
+    from lgt.studies import redact_url
+
+    return redact_url(url)
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    from lgt.console import ProgressObserver, out
+    from lgt.worker import WorkerRequest, run_worker
+
+    summary = run_worker(WorkerRequest(storage=args.storage, study=args.study, data_dir=args.data_dir),
+                         ProgressObserver())
+    out.print(f"worker done: ran {summary['trials_run_here']} trial(s); study {summary['study_name']!r} holds "
+              f"{summary['trials_done']}/{summary['budget']}")
 
 
 def cmd_tune(args: argparse.Namespace) -> None:
@@ -139,7 +179,8 @@ def cmd_tune(args: argparse.Namespace) -> None:
     request = TuneRequest(target=args.target or "", trials=args.trials, seed=args.seed, storage=args.storage,
                           data_dir=args.data_dir, target_column=args.target_column, task=args.task,
                           llm_model=args.llm_model, llm_base_url=args.llm_base_url,
-                          optimize_every=args.optimize_every, approve=args.approve, resume=args.resume)
+                          optimize_every=args.optimize_every, approve=args.approve, resume=args.resume,
+                          run_id=args.run_id, parallel=args.parallel)
     summary = _run_and_render(lambda observer: run_tune(request, observer, approver=ask_person), args.storage)
     out.print(f"change log: {summary['changelog']}")
 
@@ -245,7 +286,7 @@ def _read_config(path: Path | None) -> dict[str, Any] | None:
 
 
 COMMANDS = {"targets": cmd_targets, "baseline": cmd_baseline, "tune": cmd_tune, "bench": cmd_bench,
-            "report": cmd_report, "llm": cmd_llm}
+            "report": cmd_report, "llm": cmd_llm, "worker": cmd_worker}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
 from lgt.errors import UserError
 from tuning_targets import Config, Target, TrialResult
 
 optuna.logging.set_verbosity(logging.WARNING)
+# Our workers drive heartbeats themselves around ask/tell (lgt.worker.heartbeat).
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used", category=UserWarning)
 
 
 @dataclass(frozen=True)
@@ -65,9 +70,53 @@ class RunRequest:
     out_dir: Path | None = None  # where the run's files go; default results/<run-id>/
 
 
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """Open (and create if needed) an Optuna storage, as a one-line error if it fails."""
+# Workers prove they are alive by a heartbeat on the storage; a trial whose
+# heartbeat is older than the grace period is failed and queued again.
+HEARTBEAT_ENV = "LGT_HEARTBEAT_SECONDS"
+DEFAULT_HEARTBEAT_SECONDS = 10
+MAX_RETRIES = 3
+
+
+def heartbeat_seconds() -> int:
     try:
+        return max(1, int(os.environ.get(HEARTBEAT_ENV, DEFAULT_HEARTBEAT_SECONDS)))
+    except ValueError:
+        raise UserError(f"{HEARTBEAT_ENV} must be a whole number of seconds") from None
+
+
+def sqlalchemy_url(url: str) -> str:
+    """`postgresql://` as SQLAlchemy should drive it: with psycopg 3, the driver we ship."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme):]
+    return url
+
+
+def libpq_url(url: str) -> str | None:
+    """The same database as a libpq URL (for LangGraph's PostgresSaver); None if not PostgreSQL."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.split("+")[0] in ("postgresql", "postgres"):
+        return "postgresql://" + rest
+    return None
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """Open (and create if needed) an Optuna storage, as a one-line error if it fails.
+
+    Database storages get heartbeats and Optuna's stale-trial retry, so a
+    trial whose worker died (SIGKILL, a lost machine) is run again by another
+    worker instead of being lost or counted.
+    """
+    try:
+        if "://" in url and not url.startswith(("redis", "grpc")):
+            interval = heartbeat_seconds()
+            engine = {"pool_pre_ping": True} if url.startswith(("postgres", "mysql")) else None
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)
+                return optuna.storages.RDBStorage(sqlalchemy_url(url), engine_kwargs=engine,
+                                                  heartbeat_interval=interval, grace_period=3 * interval,
+                                                  heartbeat_stale_trial_callback=retry)
         return optuna.storages.get_storage(url)
     except Exception as exc:  # noqa: BLE001 - any driver error means the URL does not open
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -117,8 +166,36 @@ def counted_trials(study: optuna.Study) -> list[FrozenTrial]:
             or (t.state == TrialState.FAIL and t.user_attrs.get("status") == "failed")]
 
 
+def claimed_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """Trials holding a slot of the budget: counted, running, or queued to run."""
+    return [t for t in study.get_trials(deepcopy=False)
+            if t.state in (TrialState.RUNNING, TrialState.WAITING) or t.state == TrialState.COMPLETE
+            or (t.state == TrialState.FAIL and t.user_attrs.get("status") == "failed")]
+
+
+def heartbeat_enabled(study: optuna.Study) -> bool:
+    # A loaded study wraps its RDBStorage in a cache; both implement Optuna's heartbeat interface.
+    return is_heartbeat_enabled(study._storage)
+
+
+def fail_stale(study: optuna.Study) -> None:
+    """Fail trials whose worker stopped beating; the retry callback queues them again."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
 def close_interrupted(study: optuna.Study) -> int:
-    """Mark trials a crash left RUNNING as failed-interrupted; returns how many."""
+    """Deal with trials a crash left RUNNING; returns how many were closed here.
+
+    With heartbeats (database storages) only stale trials are failed, and
+    they are queued again by the retry callback: a live worker's trial is
+    never touched, so a resume is safe while other workers run. Without
+    heartbeats every RUNNING trial is taken as dead.
+    """
+    if heartbeat_enabled(study):
+        fail_stale(study)
+        return 0
     stale = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
     for trial in stale:
         study._storage.set_trial_user_attr(trial._trial_id, "interrupted", True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,3 +27,29 @@ def shared_data() -> Path:
     if not (root / "MNIST" / "raw").exists():
         pytest.skip(f"MNIST subset not found under {root}")
     return root
+
+
+POSTGRES_ENV = "LGT_TEST_POSTGRES_URL"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards.
+
+    The server comes from `scripts/with-postgres.sh` (CI always runs the
+    tests under it); the test is skipped only when no server URL is set.
+    """
+    admin = os.environ.get(POSTGRES_ENV)
+    if not admin:
+        pytest.skip(f"{POSTGRES_ENV} is not set (run the tests under scripts/with-postgres.sh)")
+    import psycopg
+
+    name = f"lgt_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = admin.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

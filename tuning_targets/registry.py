@@ -7,6 +7,7 @@ from pathlib import Path
 from lgt.errors import UserError
 from tuning_targets.base import Target
 from tuning_targets.images import Cifar10Target, DigitsTarget, MnistTarget
+from tuning_targets.synthetic import parse_synthetic
 from tuning_targets.tabular import TabularTarget, csv_frame, sklearn_frame
 from tuning_targets.trainer import Task
 
@@ -19,7 +20,7 @@ SKLEARN_TARGETS: dict[str, tuple[str, str, Task, str]] = {
     "diabetes": ("load_diabetes", "target", "regression",
                  "Diabetes progression: 442 rows, 10 numeric features, regression (MAE)"),
 }
-TARGET_NAMES = (*IMAGE_TARGETS, *SKLEARN_TARGETS, "csv:PATH")
+TARGET_NAMES = (*IMAGE_TARGETS, *SKLEARN_TARGETS, "csv:PATH", "synthetic:SECONDS")
 
 
 def make_target(name: str, *, data_dir: Path | None = None, target_column: str | None = None,
@@ -39,4 +40,6 @@ def make_target(name: str, *, data_dir: Path | None = None, target_column: str |
             raise UserError("a csv: target needs --target-column NAME")
         return TabularTarget(name, csv_frame(path), target_column, task=task,
                              description=f"CSV file {path}", split_seed=split_seed)
+    if name == "synthetic" or name.startswith("synthetic:"):
+        return parse_synthetic(name, split_seed=split_seed)
     raise UserError(f"unknown target {name!r}; choose one of: {', '.join(TARGET_NAMES)}")

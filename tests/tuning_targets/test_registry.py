@@ -13,11 +13,12 @@ from tuning_targets import TARGET_NAMES, Target, make_target
 from tuning_targets.images import Cifar10Target, DigitsTarget, MnistTarget
 from tuning_targets.tabular import TabularTarget
 
-BUILT_IN = [n for n in TARGET_NAMES if n != "csv:PATH"]
+BUILT_IN = [n.split(":")[0] for n in TARGET_NAMES if n != "csv:PATH"]  # synthetic:SECONDS -> synthetic
 
 
 def test_every_name_is_listed() -> None:
-    assert set(TARGET_NAMES) == {"digits", "mnist", "cifar10", "iris", "wine", "breast_cancer", "diabetes", "csv:PATH"}
+    assert set(TARGET_NAMES) == {"digits", "mnist", "cifar10", "iris", "wine", "breast_cancer", "diabetes", "csv:PATH",
+                                 "synthetic:SECONDS"}
 
 
 @pytest.mark.parametrize("name", BUILT_IN)
@@ -82,3 +83,14 @@ def test_the_split_seed_reaches_the_splits() -> None:
     config = a.default_config
     assert a.load_splits(config).y_val.tolist() == b.load_splits(config).y_val.tolist()
     assert a.load_splits(config).x_val.tolist() != c.load_splits(config).x_val.tolist()
+
+
+def test_synthetic_target_sleeps_its_duration_and_peaks_at_its_optimum() -> None:
+    target = make_target("synthetic:0.2")
+    result = target.run({**target.default_config, "epochs": 2})
+    assert result.ok and len(result.history) == 2 and result.seconds >= 0.2
+    assert result.history[-1].val_metric == result.val_metric
+    best = target.run({"x": 0.7, "y": 0.3, "shape": "wide", "epochs": 1})
+    assert best.val_metric is not None and result.val_metric is not None and best.val_metric > result.val_metric
+    with pytest.raises(UserError, match="synthetic:SECONDS"):
+        make_target("synthetic:soon")

@@ -1,0 +1,177 @@
+"""Workers: processes that pull trials from a shared study and run them.
+
+Any number of workers, on one machine or many, may work on one study in one
+storage (PostgreSQL for several machines). The storage is the only thing
+they share; there is no scheduler of our own. Each worker:
+
+- claims a slot of the budget before it trains: a trial counts against the
+  budget from the moment it is asked (RUNNING), so N workers finish exactly
+  the budget between them. Two workers that ask in the same instant may both
+  get a trial past the budget; the later one (by trial number) releases its
+  trial before training (FAIL with user attr ``surplus``; never counted);
+- beats a heartbeat on the storage while it trains; a trial whose worker
+  died is failed once its heartbeat is older than the grace period, and
+  Optuna's retry callback queues the same config again for any worker;
+- in an LGT study only runs the trials the driver queued (the Advisor's
+  proposals); in a baseline study asks the study's sampler.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+from optuna.storages._heartbeat import BaseHeartbeat
+from optuna.trial import TrialState
+
+from lgt.errors import UserError
+from lgt.observer import RunObserver
+from lgt.studies import (RunSpec, claimed_trials, counted_trials, fail_stale, finish_trial, heartbeat_enabled,
+                         load_study, open_storage, trial_attrs)
+from tuning_targets import Target
+
+POLL_SECONDS = 1.0
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@contextmanager
+def heartbeat(study: optuna.Study, trial_id: int) -> Iterator[None]:
+    """Record a heartbeat for the trial every interval while the block runs."""
+    if not heartbeat_enabled(study):
+        yield
+        return
+    storage = study._storage
+    assert isinstance(storage, BaseHeartbeat)
+    interval = storage.get_heartbeat_interval() or 10
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            try:
+                storage.record_heartbeat(trial_id)
+            except Exception:  # noqa: BLE001 - a missed beat is retried; the trial goes on
+                pass
+            if stop.wait(interval):
+                return
+
+    storage.record_heartbeat(trial_id)
+    thread = threading.Thread(target=beat, name=f"heartbeat-{trial_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def is_queued(trial: optuna.Trial) -> bool:
+    """True when the trial came out of the queue (enqueued or a retry), not from the sampler."""
+    return "fixed_params" in trial.study._storage.get_trial_system_attrs(trial._trial_id)
+
+
+def release(study: optuna.Study, trial: optuna.Trial) -> None:
+    trial.set_user_attr("surplus", True)
+    study.tell(trial, state=TrialState.FAIL)
+
+
+def work(study: optuna.Study, target: Target, spec: RunSpec, observer: RunObserver, *,
+         queue_only: bool = False, stop: Callable[[], bool] = lambda: False,
+         poll: float = POLL_SECONDS) -> int:
+    """Run trials of `study` until it holds `spec.trials` counted trials; returns how many this worker ran.
+
+    `queue_only` (LGT studies): run only queued trials and wait for the
+    driver between rounds, never sample. Ctrl-C fails the running trial as
+    interrupted (not counted) and re-raises.
+    """
+    distributions = target.space.distributions()
+    ran = 0
+    observer.on_run_start(spec.run_id, spec.trials, len(counted_trials(study)), target.metric)
+    waiting_said = False
+    while not stop():
+        fail_stale(study)
+        done = len(counted_trials(study))
+        if done >= spec.trials or study.user_attrs.get("closed"):
+            break
+        claimed = claimed_trials(study)
+        queued = any(t.state == TrialState.WAITING for t in claimed)
+        if (queue_only and not queued) or (not queued and len(claimed) >= spec.trials):
+            if not waiting_said:
+                running = sum(t.state == TrialState.RUNNING for t in claimed)
+                observer.on_message(f"waiting: {done}/{spec.trials} done, {running} running elsewhere"
+                                    + (", no proposals queued yet" if queue_only else ""))
+                waiting_said = True
+            time.sleep(poll)
+            continue
+        waiting_said = False
+        trial = study.ask(distributions)
+        if (queue_only and not is_queued(trial)) or _past_budget(study, trial.number, spec.trials):
+            release(study, trial)  # lost a race for the last slot (or for the queued proposal)
+            continue
+        ran += _run_one(study, trial, target, spec, observer, len(counted_trials(study)) + 1)
+    return ran
+
+
+def _past_budget(study: optuna.Study, number: int, budget: int) -> bool:
+    slots = sorted(t.number for t in claimed_trials(study))
+    return number in slots and slots.index(number) >= budget
+
+
+def _run_one(study: optuna.Study, trial: optuna.Trial, target: Target, spec: RunSpec, observer: RunObserver,
+             ordinal: int) -> int:
+    config = {name: trial.params[name] for name in target.space.distributions()}
+    source = str(trial.user_attrs.get("source") or spec.method)
+    trial.set_user_attr("worker", worker_name())
+    observer.on_trial_start(trial.number, ordinal, spec.trials, config)
+    try:
+        with heartbeat(study, trial._trial_id):
+            result = target.run(config, observer.epoch_reporter(), seed=spec.seed)
+    except BaseException:
+        trial.set_user_attr("interrupted", True)
+        study.tell(trial, state=TrialState.FAIL)
+        raise
+    finish_trial(study, trial, result, trial_attrs(config, result, spec.method, source))
+    observer.on_trial_end(trial.number, result)
+    return 1
+
+
+@dataclass(kw_only=True)
+class WorkerRequest:
+    storage: str
+    study: str
+    data_dir: str | None = None  # where this machine keeps mnist/cifar10, if not where the creator did
+
+
+def run_worker(request: WorkerRequest, observer: RunObserver | None = None) -> dict[str, Any]:
+    """Join a study and work until its budget is spent; returns what this worker did."""
+    from lgt.baselines import build_target, make_sampler
+
+    observer = observer or RunObserver()
+    storage = open_storage(request.storage)
+    spec = RunSpec.from_study(load_study(storage, request.study))
+    if request.data_dir:
+        spec = RunSpec(**{**spec.to_attrs(), "data_dir": request.data_dir})
+    if spec.trials < 1:
+        raise UserError(f"study {request.study!r} has no trial budget")
+    target = build_target(spec)
+    lgt = spec.method == "lgt"
+    # Each worker seeds its sampler apart: with one seed, parallel TPE/random workers would all
+    # draw the same startup configs.
+    sampler = None if lgt else make_sampler(spec.method, target, spec.seed * 100_003 + os.getpid(), spec.trials)
+    study = load_study(storage, request.study, sampler)
+    observer.on_message(f"worker {worker_name()} on study {spec.run_id!r} ({spec.method}, {spec.target}, "
+                        f"budget {spec.trials})")
+    ran = work(study, target, spec, observer, queue_only=lgt)
+    done = len(counted_trials(study))
+    return {"study_name": spec.run_id, "trials_run_here": ran, "trials_done": done, "budget": spec.trials,
+            "data_dir": str(Path(spec.data_dir)) if spec.data_dir else None}
