@@ -16,7 +16,16 @@ from torch import nn
 from lgt.errors import UserError
 from tuning_targets.records import Reporter, TrialResult
 from tuning_targets.space import CategoricalKnob, Config, FloatKnob, IntKnob, Knob, SearchSpace
-from tuning_targets.trainer import Augment, Task, TensorSplits, TrainSettings, pick_device, train
+from tuning_targets.trainer import (
+    Augment,
+    KnobSetter,
+    Task,
+    TensorSplits,
+    TrainingRun,
+    TrainSettings,
+    pick_device,
+    run_to_end,
+)
 
 Direction = Literal["maximize", "minimize"]
 
@@ -79,15 +88,35 @@ class Target(ABC):
     def run(self, config: Config, reporter: Reporter | None = None, *, seed: int = 0,
             device: torch.device | None = None) -> TrialResult:
         """Train one config; the config must already fit the space."""
+        run = self.start_run(config, seed=seed, device=device)
+        result = run_to_end(run, reporter)
+        result.seconds = time.perf_counter() - run.started
+        return result
+
+    def start_run(self, config: Config, *, seed: int = 0, device: torch.device | None = None) -> TrainingRun:
+        """Set up one config's training without training it: step it an epoch at a time.
+
+        This is how in-run adaptation trains: between epochs the knobs the
+        space marks dynamic may change (`TrainingRun.apply`), the rest are
+        fixed. `run()` is this stepped to the end. The trial's clock
+        (`TrainingRun.started`) includes loading the data.
+        """
         config = self.space.validate(config, base=self.default_config, strict=True).config
         started = time.perf_counter()
         data = self.load_splits(config)
         torch.manual_seed(seed)
         model = self.build_model(config, data)
-        result = train(model, data, TrainSettings.from_config(config), task=self.task, reporter=reporter,
-                       seed=seed, augment=self.augmenter(config), device=device or pick_device())
-        result.seconds = time.perf_counter() - started
-        return result
+        return TrainingRun(model, data, TrainSettings.from_config(config), task=self.task, seed=seed,
+                           augment=self.augmenter(config), device=device or pick_device(), config=config,
+                           dynamic=self.dynamic_knobs(), setters=self.knob_setters(config), started=started)
+
+    def dynamic_knobs(self) -> tuple[str, ...]:
+        """Knobs that may change between epochs of one run; every other knob is structural."""
+        return tuple(knob.name for knob in self.space if knob.dynamic)
+
+    def knob_setters(self, config: Config) -> dict[str, KnobSetter]:
+        """How this target's own dynamic knobs change inside a run (the trainer handles the shared ones)."""
+        return {}
 
 
 def training_knobs(*, max_epochs: int, classification: bool) -> list[Knob]:

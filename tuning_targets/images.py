@@ -18,10 +18,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from tuning_targets.base import ACTIVATIONS, TRAINING_DEFAULTS, Target, activation, training_knobs
-from tuning_targets.image_data import (Arrays, default_data_dir, load_cifar10_arrays, load_digits_arrays,
-                                       load_mnist_arrays)
+from tuning_targets.image_data import (
+    Arrays,
+    default_data_dir,
+    load_cifar10_arrays,
+    load_digits_arrays,
+    load_mnist_arrays,
+)
 from tuning_targets.space import CategoricalKnob, Config, FloatKnob, SearchSpace
-from tuning_targets.trainer import Augment, TensorSplits
+from tuning_targets.trainer import Augment, KnobSetter, TensorSplits, TrainingRun
 
 # strength -> (max shift as a fraction of the image, max rotation in degrees)
 AUGMENT_LEVELS: dict[str, tuple[float, float]] = {
@@ -147,6 +152,14 @@ class ImageTarget(Target):
         if shift == 0 and degrees == 0:
             return None
         return random_affine(shift, degrees, self.flips)
+
+    def knob_setters(self, config: Config) -> dict[str, KnobSetter]:
+        """Augmentation strength may change between epochs: the next batches use the new warp."""
+
+        def set_augmentation(run: TrainingRun, value: Any) -> None:
+            run.set_augment(self.augmenter({**config, "augmentation": value}))
+
+        return {"augmentation": set_augmentation}
 
 
 class DigitsTarget(ImageTarget):

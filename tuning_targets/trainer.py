@@ -7,22 +7,30 @@ batch on the device.
 
 A trial that diverges ends as `failed` with its reason; it never raises, so
 a tuning session survives any config a tuner may try.
+
+`TrainingRun` is the loop, one epoch per `step()`, so that agents can change
+dynamic knobs between epochs and check a change by training an epoch twice
+from a snapshot; `train()` just steps it to the end.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import random
 import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.modules.dropout import _DropoutNd
 
 from tuning_targets.records import EpochRecord, Reporter, TrialResult
+from tuning_targets.snapshot import RngState, clone_tree, keep_on_device, tensor_bytes
 
 Task = Literal["classification", "regression"]
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
@@ -151,6 +159,366 @@ def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Mo
     return loss, metric, extra
 
 
+# Knobs the trainer itself can change between epochs of one run. A target adds its own
+# (say, augmentation strength) as setters; every other knob is structural.
+TRAINER_DYNAMIC = ("learning_rate", "momentum", "weight_decay", "label_smoothing", "grad_clip", "dropout")
+# Bookkeeping a snapshot carries besides weights, optimiser and RNG.
+_PROGRESS = ("epoch", "step_count", "first_loss", "best_metric", "best_state", "best_val_extra", "best_epoch",
+             "stale", "fail_reason")
+
+KnobSetter = Callable[["TrainingRun", Any], None]
+
+
+def structural_reason(knob: str) -> str:
+    """The one wording of why a knob may not move mid-run (agents and change logs show it)."""
+    return f"structural knob {knob} cannot change inside a run"
+
+
+class RefusedChange(ValueError):
+    """Changes that may not be made inside a run; `reasons` maps each knob to why.
+
+    `TrainingRun.apply` raises it before touching anything, so a refused
+    batch leaves the run as it was.
+    """
+
+    def __init__(self, reasons: dict[str, str]) -> None:
+        super().__init__("; ".join(reasons.values()))
+        self.reasons = reasons
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """Everything that decides how the next epoch trains; see `TrainingRun.snapshot`."""
+
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    scaler: dict[str, Any]
+    rng: RngState
+    settings: TrainSettings
+    config: dict[str, Any]
+    dropout: tuple[float, ...]
+    augment: Augment | None
+    progress: dict[str, Any]
+    history: tuple[EpochRecord, ...]
+    on_device: bool
+
+
+class TrainingRun:
+    """One trial's training, an epoch at a time.
+
+    `train()` is a loop over `step()`; in-run adaptation uses the rest: it
+    changes dynamic knobs between epochs with `apply()`, and for an A/B
+    check trains one epoch twice from a `snapshot()` with `restore()` in
+    between. `finish()` measures the test metric on the best epoch's weights.
+
+    Args:
+        model, data, settings, task, seed, augment, device: as for `train()`.
+        config: The trial's full config, kept current by `apply()` (default:
+            the training settings).
+        dynamic: Knobs that may change inside the run (default: all the
+            trainer and `setters` support). Targets pass their space's
+            dynamic knobs.
+        setters: Target-specific dynamic knobs, e.g. augmentation strength.
+        started: `time.perf_counter()` at which the trial's clock started.
+    """
+
+    def __init__(self, model: nn.Module, data: TensorSplits, settings: TrainSettings, *, task: Task, seed: int = 0,
+                 augment: Augment | None = None, device: torch.device | None = None,
+                 config: dict[str, Any] | None = None, dynamic: Collection[str] | None = None,
+                 setters: dict[str, KnobSetter] | None = None, started: float | None = None) -> None:
+        self.started = time.perf_counter() if started is None else started
+        self.device = device or pick_device()
+        self.task: Task = task
+        self.maximize = task == "classification"
+        seed_everything(seed)
+        self.data = _place(data, self.device)
+        self.model = model.to(self.device)
+        self.amp = self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.settings = copy.copy(settings)  # apply() changes it; the caller's copy stays as given
+        self.optimizer = make_optimizer(self.settings, self.model.parameters())
+        if task == "classification":
+            self.loss_fn: nn.Module = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
+            self.eval_loss_fn: nn.Module = nn.CrossEntropyLoss()
+        else:
+            self.loss_fn = self.eval_loss_fn = nn.MSELoss()
+        self.n = len(self.data.x_train)
+        self.batch_size = min(settings.batch_size, self.n)
+        self.steps_per_epoch = max(1, self.n // self.batch_size)  # drop the ragged last batch: BatchNorm dislikes size 1
+        self.total_steps = self.steps_per_epoch * settings.epochs
+        self.shuffle_gen = torch.Generator().manual_seed(seed)
+        self.aug_gen = torch.Generator(device=self.device).manual_seed(seed)
+        self.augment = augment
+        self.n_params = sum(p.numel() for p in self.model.parameters())
+        self._dropouts = [m for m in self.model.modules() if isinstance(m, _DropoutNd)]
+        self.config: dict[str, Any] = dict(config) if config is not None else dataclasses.asdict(self.settings)
+        self._config_given = config is not None
+        self.setters = dict(setters or {})
+        self.supported = frozenset(TRAINER_DYNAMIC) | frozenset(self.setters)
+        self.dynamic = frozenset(self.supported if dynamic is None else dynamic)
+
+        self.history: list[EpochRecord] = []
+        self.epoch = 0
+        self.step_count = 0
+        self.first_loss: float | None = None
+        self.best_metric: float | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best_val_extra: dict[str, float] = {}
+        self.best_epoch = 0
+        self.stale = 0
+        self.fail_reason: str | None = None
+        self._finished = False
+
+    # --- progress -------------------------------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        """True once the planned epochs ran, early stopping fired, the run failed, or `finish()` was called."""
+        patience = self.settings.early_stopping_patience
+        return (self._finished or self.fail_reason is not None or self.epoch >= self.settings.epochs
+                or bool(patience and self.stale >= patience))
+
+    def step(self) -> EpochRecord | None:
+        """Train one epoch and evaluate it on validation.
+
+        Returns None when the epoch diverged; `fail_reason` then says how,
+        and the run is over unless a `restore()` takes it back.
+        """
+        if self.done:
+            raise RuntimeError("this run is over; restore a snapshot or start a new run")
+        self.epoch += 1
+        epoch_start = time.perf_counter()
+        reason = self._train_epoch()
+        if reason is not None:
+            self.fail_reason = reason
+            return None
+        assert self.first_loss is not None
+        train_loss = self._epoch_loss
+        val_loss, val_metric, val_extra = _evaluate(self.model, self.data.x_val, self.data.y_val, self.eval_loss_fn,
+                                                    self.task, self.data.y_scale, self.amp)
+        if not math.isfinite(val_loss) or val_loss > EXPLODE_FACTOR * self.first_loss:
+            self.fail_reason = f"diverged: validation loss became {val_loss:.3g} in epoch {self.epoch}"
+            return None
+        record = EpochRecord(self.epoch, train_loss, val_loss, val_metric, self.optimizer.param_groups[0]["lr"],
+                             time.perf_counter() - epoch_start)
+        self.history.append(record)
+        best = self.best_metric
+        if best is None or (val_metric > best if self.maximize else val_metric < best):
+            self.best_metric, self.best_val_extra, self.best_epoch, self.stale = val_metric, val_extra, self.epoch, 0
+            self.best_state = copy.deepcopy(self.model.state_dict())
+        else:
+            self.stale += 1
+        return record
+
+    def _train_epoch(self) -> str | None:
+        """One pass over the training split; the divergence reason, or None. Sets `_epoch_loss`."""
+        # Everything the batch loop touches is a local: attribute lookups per batch add up on small models.
+        model, optimizer, scaler, settings, loss_fn = self.model, self.optimizer, self.scaler, self.settings, self.loss_fn
+        data, device, amp, augment, aug_gen = self.data, self.device, self.amp, self.augment, self.aug_gen
+        classification = self.task == "classification"
+        batch_size, steps_per_epoch, total_steps = self.batch_size, self.steps_per_epoch, self.total_steps
+        step, first_loss, epoch = self.step_count, self.first_loss, self.epoch
+        model.train()
+        order = torch.randperm(self.n, generator=self.shuffle_gen).to(data.x_train.device)
+        window = torch.zeros((), device=device)
+        epoch_loss = torch.zeros((), device=device)
+        try:
+            for b in range(steps_per_epoch):
+                for group in optimizer.param_groups:
+                    group["lr"] = settings.learning_rate * lr_factor(settings.lr_schedule, step, total_steps)
+                idx = order[b * batch_size:(b + 1) * batch_size]
+                xb = data.x_train[idx].to(device, non_blocking=True)
+                yb = data.y_train[idx].to(device, non_blocking=True)
+                if augment is not None:
+                    xb = augment(xb, aug_gen)
+                with torch.autocast(device.type, enabled=amp):
+                    out = model(xb)
+                    loss = loss_fn(out.float(), yb if classification else yb.unsqueeze(-1))
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if settings.grad_clip > 0:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                step += 1
+                if first_loss is None:
+                    # The untrained model's loss on its first batch: one host sync per trial.
+                    first_loss = max(loss.item(), 1e-3)
+                window += loss.detach()
+                if (b + 1) % CHECK_EVERY == 0 or b == steps_per_epoch - 1:
+                    count = (b % CHECK_EVERY) + 1
+                    mean = window.item() / count
+                    if not math.isfinite(mean):
+                        return (f"diverged: training loss became {mean} in epoch {epoch} "
+                                f"(learning rate {settings.learning_rate:g} is likely too high)")
+                    if mean > EXPLODE_FACTOR * first_loss:
+                        return (f"diverged: training loss exploded to {mean:.3g} in epoch {epoch}, "
+                                f"{mean / first_loss:.0f}x its starting value")
+                    epoch_loss += window
+                    window.zero_()
+        finally:
+            self.step_count, self.first_loss = step, first_loss
+        self._epoch_loss = epoch_loss.item() / steps_per_epoch
+        return None
+
+    def finish(self) -> TrialResult:
+        """The trial's result: the best validation epoch's weights, measured on test.
+
+        The model keeps those weights afterwards; the run cannot step again.
+        """
+        self._finished = True
+        seconds = time.perf_counter() - self.started
+        if self.fail_reason is not None or self.best_state is None or self.best_metric is None:
+            return TrialResult("failed", None, None, list(self.history), n_params=self.n_params, seconds=seconds,
+                               fail_reason=self.fail_reason or "no epoch was trained")
+        self.model.load_state_dict(self.best_state)
+        # The best epoch's validation pass ran on exactly these weights, so its figures stand;
+        # evaluating them again would only cost time.
+        _, test_metric, test_extra = _evaluate(self.model, self.data.x_test, self.data.y_test, self.eval_loss_fn,
+                                               self.task, self.data.y_scale, self.amp)
+        extra = ({f"val_{k}": v for k, v in self.best_val_extra.items()}
+                 | {f"test_{k}": v for k, v in test_extra.items()})
+        return TrialResult("complete", self.best_metric, test_metric, list(self.history), best_epoch=self.best_epoch,
+                           seconds=time.perf_counter() - self.started, n_params=self.n_params, extra_metrics=extra)
+
+    # --- changing knobs -------------------------------------------------------------------------------
+
+    def dynamic_values(self) -> dict[str, Any]:
+        """The current value of every knob that may change inside this run."""
+        return {k: v for k, v in self.config.items() if k in self.dynamic}
+
+    def refusals(self, changes: dict[str, Any]) -> dict[str, str]:
+        """Why each of `changes` may not be made now (empty: all may)."""
+        reasons: dict[str, str] = {}
+        for knob in changes:
+            if knob not in self.dynamic:
+                known = knob in self.config or knob in self.supported or not self._config_given
+                reasons[knob] = structural_reason(knob) if known else f"unknown knob {knob}"
+            elif knob not in self.supported:
+                reasons[knob] = f"{knob} is marked dynamic, but this run has no way to change it"
+            elif knob == "label_smoothing" and self.task != "classification":
+                reasons[knob] = "label_smoothing applies to classification only"
+            elif knob == "dropout" and knob not in self.setters and not self._dropouts:
+                reasons[knob] = "the model has no dropout layers"
+        if self._finished:
+            reasons = {knob: "the run is finished" for knob in changes}
+        return reasons
+
+    def apply(self, changes: dict[str, Any]) -> list[str]:
+        """Set dynamic knobs for the epochs that follow; values must already fit the space.
+
+        Returns notes on changes that have no effect (momentum under Adam).
+
+        Raises:
+            RefusedChange: Some knob is structural or unknown; nothing was changed.
+        """
+        refused = self.refusals(changes)
+        if refused:
+            raise RefusedChange(refused)
+        notes: list[str] = []
+        for knob, value in changes.items():
+            if knob in self.setters:
+                self.setters[knob](self, value)
+            else:
+                notes += self._set(knob, value)
+            self.config[knob] = value
+        return notes
+
+    def set_augment(self, augment: Augment | None) -> None:
+        """Replace the batch augmentation (for a target's augmentation setter)."""
+        self.augment = augment
+
+    def _set(self, knob: str, value: Any) -> list[str]:
+        settings, groups = self.settings, self.optimizer.param_groups
+        if knob == "learning_rate":
+            settings.learning_rate = float(value)
+            for group in groups:
+                group["lr"] = settings.learning_rate * lr_factor(settings.lr_schedule, self.step_count,
+                                                                 self.total_steps)
+        elif knob == "weight_decay":
+            settings.weight_decay = float(value)
+            for group in groups:
+                group["weight_decay"] = settings.weight_decay
+        elif knob == "momentum":
+            settings.momentum = float(value)
+            if "momentum" not in groups[0]:
+                return [f"momentum has no effect on {settings.optimizer}"]
+            self._set_momentum(settings.momentum)
+        elif knob == "label_smoothing":
+            settings.label_smoothing = float(value)
+            self.loss_fn.label_smoothing = settings.label_smoothing  # type: ignore[assignment]
+        elif knob == "grad_clip":
+            settings.grad_clip = float(value)
+        elif knob == "dropout":
+            for module in self._dropouts:
+                module.p = float(value)
+        return []
+
+    def _set_momentum(self, momentum: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["momentum"] = momentum
+            if isinstance(self.optimizer, torch.optim.SGD):
+                group["nesterov"] = momentum > 0  # as make_optimizer builds it
+            if isinstance(self.optimizer, torch.optim.RMSprop) and momentum > 0:
+                # RMSprop creates its momentum buffer only at the first step, and only when momentum > 0.
+                for param in group["params"]:
+                    state = self.optimizer.state.get(param)
+                    if state and "momentum_buffer" not in state:
+                        state["momentum_buffer"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+
+    # --- snapshots ------------------------------------------------------------------------------------
+
+    @property
+    def _generators(self) -> tuple[torch.Generator, ...]:
+        return (self.shuffle_gen, self.aug_gen)
+
+    def snapshot(self) -> RunSnapshot:
+        """A deep copy of everything the next epoch depends on.
+
+        Weights, optimiser state, loss scaler, schedule position, every RNG
+        (torch, CUDA, numpy, Python, the trainer's own generators), the knob
+        values and the bookkeeping (history, best epoch, patience). Tensors
+        stay on the device when they fit in half its free memory.
+        """
+        model_state, optimizer_state = self.model.state_dict(), self.optimizer.state_dict()
+        on_device = keep_on_device(self.device, tensor_bytes(model_state) + tensor_bytes(optimizer_state))
+        return RunSnapshot(
+            model=clone_tree(model_state, not on_device),
+            optimizer=clone_tree(optimizer_state, not on_device),
+            scaler=self.scaler.state_dict(),
+            rng=RngState.capture(self._generators),
+            settings=copy.copy(self.settings),
+            config=dict(self.config),
+            dropout=tuple(float(m.p) for m in self._dropouts),
+            augment=self.augment,
+            progress={name: getattr(self, name) for name in _PROGRESS},
+            history=tuple(self.history),
+            on_device=on_device,
+        )
+
+    def restore(self, snap: RunSnapshot) -> None:
+        """Put the run back exactly as it was at `snap`; the snapshot stays usable."""
+        self.model.load_state_dict(snap.model)
+        # load_state_dict keeps tensors that are already on the right device: give it copies,
+        # or the next steps would write into the snapshot.
+        self.optimizer.load_state_dict(clone_tree(snap.optimizer, False))
+        if snap.scaler:
+            self.scaler.load_state_dict(snap.scaler)
+        snap.rng.restore(self._generators)
+        self.settings = copy.copy(snap.settings)
+        if self.task == "classification":
+            self.loss_fn.label_smoothing = self.settings.label_smoothing  # type: ignore[assignment]
+        self.config = dict(snap.config)
+        for module, p in zip(self._dropouts, snap.dropout, strict=True):
+            module.p = p
+        self.augment = snap.augment
+        for name, value in snap.progress.items():
+            setattr(self, name, value)
+        self.history = list(snap.history)
+        self._finished = False
+
+
 def train(
     model: nn.Module,
     data: TensorSplits,
@@ -167,110 +535,20 @@ def train(
     The weights kept at the end are those of the best validation epoch,
     and the test metric is measured on them.
     """
+    run = TrainingRun(model, data, settings, task=task, seed=seed, augment=augment, device=device)
+    return run_to_end(run, reporter)
+
+
+def run_to_end(run: TrainingRun, reporter: Reporter | None = None) -> TrialResult:
+    """Step `run` through its planned epochs (or until early stopping or divergence) and finish it."""
     reporter = reporter or Reporter()
-    device = device or pick_device()
-    maximize = task == "classification"
-    started = time.perf_counter()
-    seed_everything(seed)
-    data = _place(data, device)
-    model = model.to(device)
-    amp = device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    optimizer = make_optimizer(settings, model.parameters())
-    if task == "classification":
-        loss_fn: nn.Module = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
-        eval_loss_fn: nn.Module = nn.CrossEntropyLoss()
-    else:
-        loss_fn = eval_loss_fn = nn.MSELoss()
-    n = len(data.x_train)
-    batch_size = min(settings.batch_size, n)
-    steps_per_epoch = max(1, n // batch_size)  # drop the ragged last batch: BatchNorm dislikes size 1
-    total_steps = steps_per_epoch * settings.epochs
-    shuffle_gen = torch.Generator().manual_seed(seed)
-    aug_gen = torch.Generator(device=device).manual_seed(seed)
-    n_params = sum(p.numel() for p in model.parameters())
-
-    history: list[EpochRecord] = []
-    best_metric: float | None = None
-    best_state: dict[str, torch.Tensor] | None = None
-    best_val_extra: dict[str, float] = {}
-    best_epoch = 0
-    first_loss: float | None = None
-    stale = 0
-    reporter.on_start(settings.epochs)
-
-    def fail(reason: str) -> TrialResult:
-        result = TrialResult("failed", None, None, history, fail_reason=reason,
-                             seconds=time.perf_counter() - started, n_params=n_params)
-        reporter.on_end(result)
-        return result
-
-    step = 0
-    for epoch in range(1, settings.epochs + 1):
-        epoch_start = time.perf_counter()
-        model.train()
-        order = torch.randperm(n, generator=shuffle_gen).to(data.x_train.device)
-        window = torch.zeros((), device=device)
-        epoch_loss = torch.zeros((), device=device)
-        for b in range(steps_per_epoch):
-            for group in optimizer.param_groups:
-                group["lr"] = settings.learning_rate * lr_factor(settings.lr_schedule, step, total_steps)
-            idx = order[b * batch_size:(b + 1) * batch_size]
-            xb = data.x_train[idx].to(device, non_blocking=True)
-            yb = data.y_train[idx].to(device, non_blocking=True)
-            if augment is not None:
-                xb = augment(xb, aug_gen)
-            with torch.autocast(device.type, enabled=amp):
-                out = model(xb)
-                loss = loss_fn(out.float(), yb if task == "classification" else yb.unsqueeze(-1))
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if settings.grad_clip > 0:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            step += 1
-            if first_loss is None:
-                # The untrained model's loss on its first batch: one host sync per trial.
-                first_loss = max(loss.item(), 1e-3)
-            window += loss.detach()
-            if (b + 1) % CHECK_EVERY == 0 or b == steps_per_epoch - 1:
-                count = (b % CHECK_EVERY) + 1
-                mean = window.item() / count
-                if not math.isfinite(mean):
-                    return fail(f"diverged: training loss became {mean} in epoch {epoch} "
-                                f"(learning rate {settings.learning_rate:g} is likely too high)")
-                if mean > EXPLODE_FACTOR * first_loss:
-                    return fail(f"diverged: training loss exploded to {mean:.3g} in epoch {epoch}, "
-                                f"{mean / first_loss:.0f}x its starting value")
-                epoch_loss += window
-                window.zero_()
-        train_loss = epoch_loss.item() / steps_per_epoch
-        val_loss, val_metric, val_extra = _evaluate(model, data.x_val, data.y_val, eval_loss_fn, task, data.y_scale, amp)
-        if not math.isfinite(val_loss) or val_loss > EXPLODE_FACTOR * first_loss:
-            return fail(f"diverged: validation loss became {val_loss:.3g} in epoch {epoch}")
-        record = EpochRecord(epoch, train_loss, val_loss, val_metric, optimizer.param_groups[0]["lr"],
-                             time.perf_counter() - epoch_start)
-        history.append(record)
-        improved = best_metric is None or (val_metric > best_metric if maximize else val_metric < best_metric)
-        if improved:
-            best_metric, best_val_extra, best_epoch, stale = val_metric, val_extra, epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            stale += 1
-        reporter.on_epoch(record)
-        if settings.early_stopping_patience and stale >= settings.early_stopping_patience:
+    reporter.on_start(run.settings.epochs)
+    while not run.done:
+        record = run.step()
+        if record is None:
             break
-
-    assert best_state is not None and best_metric is not None
-    model.load_state_dict(best_state)
-    # The best epoch's validation pass ran on exactly these weights, so its figures stand;
-    # evaluating them again would only cost time.
-    _, test_metric, test_extra = _evaluate(model, data.x_test, data.y_test, eval_loss_fn, task, data.y_scale, amp)
-    extra = {f"val_{k}": v for k, v in best_val_extra.items()} | {f"test_{k}": v for k, v in test_extra.items()}
-    result = TrialResult("complete", best_metric, test_metric, history, best_epoch=best_epoch,
-                         seconds=time.perf_counter() - started, n_params=n_params, extra_metrics=extra)
+        reporter.on_epoch(record)
+    result = run.finish()
     reporter.on_end(result)
     return result
 
