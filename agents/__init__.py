@@ -8,18 +8,22 @@ from __future__ import annotations
 
 from agents.advisor import Advisor
 from agents.base import AgentFailure
-from agents.diagnostics import Diagnostics, diagnose, summarize_curve
+from agents.diagnostics import Diagnostics, EpochDiagnostics, alarms, diagnose, diagnose_epoch, summarize_curve
 from agents.embedded import EmbeddedServer, serve_forever
 from agents.evaluator import Evaluator
 from agents.llm import LLMClient, LLMSettings, make_client, needs_embedded_server
 from agents.optimizer import Optimizer
 from agents.schemas import (
     Change,
+    EpochProposal,
+    EpochVerdict,
     GradientStep,
     Guidance,
     Proposal,
     ProposalBatch,
     Verdict,
+    epoch_proposal_schema,
+    epoch_verdict_schema,
     proposal_schema,
     verdict_schema,
 )
@@ -32,6 +36,9 @@ __all__ = [
     "Change",
     "Diagnostics",
     "EmbeddedServer",
+    "EpochDiagnostics",
+    "EpochProposal",
+    "EpochVerdict",
     "Evaluator",
     "GradientStep",
     "Guidance",
@@ -42,7 +49,11 @@ __all__ = [
     "ProposalBatch",
     "Transcript",
     "Verdict",
+    "alarms",
     "diagnose",
+    "diagnose_epoch",
+    "epoch_proposal_schema",
+    "epoch_verdict_schema",
     "make_client",
     "needs_embedded_server",
     "proposal_schema",

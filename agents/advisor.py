@@ -6,8 +6,12 @@ from collections.abc import Sequence
 
 from agents import render
 from agents.base import Agent
-from agents.records import KnobSpec, MetricInfo, TrialRecord
-from agents.schemas import Proposal, Verdict, proposal_schema
+from agents.diagnostics import EpochDiagnostics, diagnose_epoch
+from agents.records import KnobSpec, MetricInfo, RunRecord, TrialRecord, dynamic_knobs
+from agents.schemas import EpochProposal, EpochVerdict, Proposal, Verdict, epoch_proposal_schema, proposal_schema
+
+CHECKED = "Each change is tested: the next epoch is trained with and without it, and the better one is kept."
+UNCHECKED = "Each change is applied as is for the rest of the run, so change only what the evidence supports."
 
 
 class Advisor(Agent):
@@ -51,4 +55,51 @@ class Advisor(Agent):
                 "guidance": guidance or "(none yet)",
                 "feedback": render.feedback(feedback),
             },
+        )
+
+    def adjust(
+        self,
+        space: Sequence[KnobSpec],
+        run: RunRecord,
+        metric: MetricInfo,
+        verdict: EpochVerdict | None = None,
+        guidance: str | None = None,
+        feedback: str | Sequence[str] = (),
+        diagnostics: EpochDiagnostics | None = None,
+        checked: bool = True,
+    ) -> EpochProposal:
+        """New values of dynamic knobs for a run's next epoch; an empty ``changes`` means carry on.
+
+        Args:
+            space: The knob specs; only the dynamic ones are shown and offered.
+            run: The run so far (see `agents.records`): config now, history, planned epochs, schedule.
+            metric: Name and direction of the validation metric.
+            verdict: The Evaluator's reading of the curve after the latest epoch.
+            guidance: The Optimizer's standing guidance, if any.
+            feedback: Why earlier changes in this run were refused or repaired.
+            diagnostics: `diagnose_epoch(run, metric)`, computed here when omitted.
+            checked: Whether the change will be A/B tested (the prompt says which).
+
+        Raises:
+            AgentFailure: No valid reply after one retry, or the server failed.
+        """
+        facts = diagnostics if diagnostics is not None else diagnose_epoch(run, metric)
+        knobs = dynamic_knobs(space)
+        history = list(run.get("history") or [])
+        return self._ask(
+            epoch_proposal_schema(tuple(knob["name"] for knob in knobs)),
+            {
+                "task": render.task(metric),
+                "epoch": str(len(history)),
+                "epochs": str(run.get("epochs", "?")),
+                "knobs": render.dynamic_knobs(knobs, run.get("config") or {}),
+                "curve": render.epoch_curve(history, metric),
+                "diagnostics": render.epoch_diagnostics(facts),
+                "verdict": render.gradient(verdict),
+                "schedule": render.schedule(list(run.get("schedule") or [])),
+                "guidance": guidance or "(none)",
+                "feedback": render.feedback(feedback),
+                "check": CHECKED if checked else UNCHECKED,
+            },
+            prompt="advisor_epoch",
         )

@@ -69,9 +69,13 @@ class Agent:
         transcript.protect(client.secrets)
         self.prompt = load_prompt(self.name)
 
-    def _ask(self, schema: type[M], values: Mapping[str, str]) -> M:
-        """One validated answer in ``schema``, or `AgentFailure` after two bad replies."""
-        messages = self.prompt.render(**values)
+    def _ask(self, schema: type[M], values: Mapping[str, str], prompt: str | None = None) -> M:
+        """One validated answer in ``schema``, or `AgentFailure` after two bad replies.
+
+        ``prompt`` names another prompt file of this agent (its in-run role,
+        say); by default the agent's own.
+        """
+        messages = (load_prompt(prompt) if prompt else self.prompt).render(**values)
         runnable = self.client.structured(schema)
         turns = messages
         for attempt in range(1, self.attempts + 1):

@@ -12,12 +12,13 @@ import re
 from itertools import pairwise
 from typing import Any, TypedDict
 
-from agents.records import MetricInfo, TrialRecord
+from agents.records import MetricInfo, RunRecord, TrialRecord
 
 PLATEAU_EPOCHS = 3
 PLATEAU_TOL = 2e-3  # relative: a gain below 0.2 % of the metric is no gain
 OVERFIT_RISE = 0.05  # relative rise of val loss above its minimum
 STILL_FALLING = 0.02  # relative drop of train loss in the last epoch
+RISE_TOL = 0.02  # relative rise of train loss over an epoch that counts as rising, not noise
 _DIVERGENCE_WORDS = re.compile(r"nan|inf|diverg|explod|overflow", re.IGNORECASE)
 
 
@@ -186,3 +187,46 @@ def _still_improving(train: list[float], best: int | None, epochs: int) -> bool:
         return False
     prev, last = train[-2], train[-1]
     return math.isfinite(prev) and math.isfinite(last) and last < prev * (1 - STILL_FALLING)
+
+
+class EpochDiagnostics(Diagnostics):
+    """`Diagnostics` of a run still training, plus how its last epoch moved.
+
+    ``train_loss_rising``: the last epoch's mean training loss is above the
+    epoch before (at epoch 1: above the untrained model's first-batch loss,
+    ``start_loss``), i.e. the updates make the model worse: the usual sign
+    of a learning rate too high for where the run now is.
+    ``val_worsening``: validation metric and loss both got worse last epoch.
+    """
+
+    train_loss_rising: bool
+    val_worsening: bool
+    last_metric_change: float | None
+
+
+def diagnose_epoch(run: RunRecord, metric: MetricInfo) -> EpochDiagnostics:
+    """Measure a run after an epoch (keys read: ``history``, ``start_loss``, ``status``, ``fail_reason``)."""
+    base = diagnose(run, metric)
+    history: list[dict[str, Any]] = list(run.get("history") or [])
+    train = [_num(h.get("train_loss")) for h in history]
+    val = [_num(h.get("val_loss")) for h in history]
+    score = [_num(h.get("val_metric")) for h in history]
+    before = train[-2] if len(train) >= 2 else _num(run.get("start_loss"))
+    rising = bool(train) and math.isfinite(before) and math.isfinite(train[-1]) and train[-1] > before * (1 + RISE_TOL)
+    change = score[-1] - score[-2] if len(score) >= 2 and math.isfinite(score[-1] - score[-2]) else None
+    sign = 1.0 if metric["direction"] == "maximize" else -1.0
+    worse = change is not None and sign * change < 0 and len(val) >= 2 and val[-1] > val[-2]
+    return EpochDiagnostics(**base, train_loss_rising=rising, val_worsening=worse, last_metric_change=change)
+
+
+def epoch_flags(diagnostics: EpochDiagnostics) -> list[str]:
+    """The raised flags of a running curve, in words."""
+    d = diagnostics
+    extra = {"train loss rising": d["train_loss_rising"], "val worsening": d["val_worsening"]}
+    return [f for f in flags(d) if f != "failed"] + [name for name, up in extra.items() if up]
+
+
+def alarms(diagnostics: EpochDiagnostics) -> list[str]:
+    """Flags that make a curve unhealthy whatever a model says: it diverges or training loss goes up."""
+    d = diagnostics
+    return [name for name, up in (("diverged", d["diverged"]), ("train loss rising", d["train_loss_rising"])) if up]

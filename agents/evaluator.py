@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 from agents import render
 from agents.base import Agent
-from agents.diagnostics import Diagnostics, diagnose
-from agents.records import KnobSpec, MetricInfo, TrialRecord, is_better, scored
-from agents.schemas import Verdict, verdict_schema
+from agents.diagnostics import Diagnostics, EpochDiagnostics, alarms, diagnose, diagnose_epoch
+from agents.records import KnobSpec, MetricInfo, RunRecord, TrialRecord, dynamic_knobs, is_better, scored
+from agents.schemas import EpochVerdict, Verdict, epoch_verdict_schema, verdict_schema
 
 
 class Evaluator(Agent):
@@ -63,6 +63,53 @@ class Evaluator(Agent):
         if verdict.is_new_best != new_best:
             note = f"is_new_best overruled to {new_best} by the numbers: {comparison}"
             verdict = verdict.model_copy(update={"is_new_best": new_best, "correction": note})
+        return verdict
+
+
+    def judge_epoch(
+        self,
+        space: Sequence[KnobSpec],
+        run: RunRecord,
+        metric: MetricInfo,
+        diagnostics: EpochDiagnostics | None = None,
+    ) -> EpochVerdict:
+        """Whether a run's curve is healthy after its latest epoch, and which dynamic knobs to move if not.
+
+        Args:
+            space: The knob specs; only the dynamic ones are shown and may be named.
+            run: The run so far (see `agents.records`): config now, history, planned epochs, schedule.
+            metric: Name and direction of the validation metric.
+            diagnostics: `diagnose_epoch(run, metric)`, computed here when omitted.
+
+        Returns:
+            The model's verdict, with ``healthy`` overruled to False when code
+            finds the run diverging or its training loss rising (``correction``
+            then says so): a healthy verdict skips the Advisor, so it must not
+            wave a failing run through.
+
+        Raises:
+            AgentFailure: No valid verdict after one retry, or the server failed.
+        """
+        facts = diagnostics if diagnostics is not None else diagnose_epoch(run, metric)
+        knobs = dynamic_knobs(space)
+        history = list(run.get("history") or [])
+        verdict = self._ask(
+            epoch_verdict_schema(tuple(knob["name"] for knob in knobs)),
+            {
+                "task": render.task(metric),
+                "epoch": str(len(history)),
+                "epochs": str(run.get("epochs", "?")),
+                "knobs": render.dynamic_knobs(knobs, run.get("config") or {}),
+                "curve": render.epoch_curve(history, metric),
+                "diagnostics": render.epoch_diagnostics(facts),
+                "schedule": render.schedule(list(run.get("schedule") or [])),
+            },
+            prompt="evaluator_epoch",
+        )
+        raised = alarms(facts)
+        if verdict.healthy and raised:
+            note = f"healthy overruled to false by the code-computed flags: {', '.join(raised)}"
+            verdict = verdict.model_copy(update={"healthy": False, "correction": note})
         return verdict
 
 

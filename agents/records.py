@@ -10,6 +10,11 @@ import ``tuning_targets``). The keys read here:
   ``val_loss``, ``val_metric``, ``lr``, ``seconds``), ``source``,
   ``changes``, ``reasons``.
 - metric info: ``name`` and ``direction`` (``maximize`` | ``minimize``).
+- run record (one trial still training, for in-run adaptation): ``config``
+  (the knob values now), ``history`` (epochs so far, as above), ``epochs``
+  (planned), ``start_loss`` (the untrained model's first-batch loss),
+  ``schedule`` (per-epoch entries: ``epoch``, ``changes``, ``kept``,
+  ``refused``, ``val_metric_with``, ``val_metric_without``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any, TypeAlias
 KnobSpec: TypeAlias = Mapping[str, Any]
 TrialRecord: TypeAlias = Mapping[str, Any]
 MetricInfo: TypeAlias = Mapping[str, str]
+RunRecord: TypeAlias = Mapping[str, Any]
 
 
 def scored(trial: TrialRecord) -> bool:
@@ -55,3 +61,8 @@ def default_config(trials: Sequence[TrialRecord]) -> Mapping[str, Any]:
         if trial.get("source") == "default":
             return trial.get("config") or {}
     return trials[0].get("config") or {} if trials else {}
+
+
+def dynamic_knobs(space: Sequence[KnobSpec]) -> list[KnobSpec]:
+    """The knobs that may change between epochs of one run."""
+    return [knob for knob in space if knob.get("dynamic")]

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from agents.diagnostics import Diagnostics, diagnose, flags, summarize_curve
+from agents.diagnostics import Diagnostics, EpochDiagnostics, diagnose, epoch_flags, flags, summarize_curve
 from agents.records import KnobSpec, MetricInfo, TrialRecord, best_trial, default_config, is_better, scored
-from agents.schemas import Verdict
+from agents.schemas import EpochVerdict, Verdict
 
 MAX_DESCRIPTION = 90
 
@@ -97,7 +97,7 @@ def best(records: Sequence[TrialRecord], metric: MetricInfo) -> str:
     return f"#{top.get('number')} {score(top, metric)}: {config(top.get('config') or {})}"
 
 
-def gradient(verdict: Verdict | None) -> str:
+def gradient(verdict: Verdict | EpochVerdict | None) -> str:
     """The Evaluator's latest textual gradient as a short list."""
     if verdict is None:
         return "(none yet)"
@@ -159,3 +159,70 @@ def outcomes(records: Sequence[TrialRecord], metric: MetricInfo, limit: int = 15
         "\n".join(([f"({omitted} earlier trials omitted)"] if omitted > 0 else []) + lines[-limit:])
         or "(no trials yet)"
     )
+
+
+# --- in-run adaptation ------------------------------------------------------------------------------------
+
+MAX_DYNAMIC_DESCRIPTION = 70
+
+
+def dynamic_knobs(knobs: Sequence[KnobSpec], values: Mapping[str, Any]) -> str:
+    """One line per knob that may change inside the run, with its value now."""
+    lines = []
+    for knob in knobs:
+        description = str(knob.get("description", ""))
+        if len(description) > MAX_DYNAMIC_DESCRIPTION:
+            description = description[: MAX_DYNAMIC_DESCRIPTION - 3].rstrip() + "..."
+        lines.append(f"- {knob['name']} = {value(values.get(knob['name']))}, {knob['range']}: {description}")
+    return "\n".join(lines)
+
+
+def epoch_curve(history: Sequence[Mapping[str, Any]], metric: MetricInfo, last_n: int = 6) -> str:
+    """The last ``last_n`` epochs, one line each."""
+    if not history:
+        return "(no epochs yet)"
+    lines = [f"({len(history) - last_n} earlier epochs omitted)"] if len(history) > last_n else []
+    for h in history[-last_n:]:
+        lines.append(
+            f"epoch {h.get('epoch')}: train loss {value(h.get('train_loss'))}, val loss {value(h.get('val_loss'))}, "
+            f"val {metric['name']} {value(h.get('val_metric'))}, lr {value(h.get('lr'))}"
+        )
+    return "\n".join(lines)
+
+
+def epoch_diagnostics(d: EpochDiagnostics) -> str:
+    """The code-computed facts about a running curve, in words."""
+    parts = []
+    if d["best_epoch"] is not None:
+        parts.append(f"best epoch {d['best_epoch']} of {d['epochs']}")
+    if d["last_metric_change"] is not None:
+        parts.append(f"last epoch moved the metric {d['last_metric_change']:+.3g}")
+    if d["gap_last"] is not None:
+        parts.append(f"val-train loss gap {d['gap_last']:+.3g}")
+    parts.append("flags: " + (", ".join(epoch_flags(d)) or "none"))
+    return "; ".join(parts)
+
+
+def schedule(entries: Sequence[Mapping[str, Any]], limit: int = 5) -> str:
+    """The changes tried so far in this run and what the A/B check made of them."""
+    lines = []
+    for entry in entries:
+        made: Mapping[str, Any] = entry.get("changes") or {}
+        refused = entry.get("refused") or []
+        if not made and not refused:
+            continue
+        text = f"epoch {entry.get('epoch')}: "
+        if made:
+            text += config(made) + " " + _outcome(entry)
+        if refused:
+            text += ("; " if made else "") + "refused " + ", ".join(str(r.get("knob")) for r in refused)
+        lines.append(text)
+    return "\n".join(lines[-limit:]) or "(no changes yet)"
+
+
+def _outcome(entry: Mapping[str, Any]) -> str:
+    kept, with_, without = entry.get("kept"), entry.get("val_metric_with"), entry.get("val_metric_without")
+    if kept is None:
+        return "(applied without a check)"
+    scores = f"val {value(with_)} with vs {value(without)} without"
+    return f"({'kept' if kept else 'dropped'}: {scores})"

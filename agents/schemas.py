@@ -82,6 +82,27 @@ class Verdict(BaseModel):
     correction: SkipJsonSchema[str | None] = None
 
 
+class EpochVerdict(BaseModel):
+    """The Evaluator's reading of one run's curve after an epoch, for in-run adaptation.
+
+    A healthy verdict means carry on unchanged, and the Advisor is not asked.
+    ``correction`` is set by code only: it says why ``healthy`` was overruled
+    by the code-computed alarms (a 135M model may call a diverging curve fine).
+    """
+
+    healthy: bool = Field(description="true when training progresses well and nothing should change")
+    analysis: str = _text("what the curve so far shows", 240)
+    gradient: list[GradientStep] = Field(max_length=MAX_STEPS)
+    correction: SkipJsonSchema[str | None] = None
+
+
+class EpochProposal(BaseModel):
+    """The Advisor's changes to dynamic knobs for the next epoch; an empty list means no change."""
+
+    changes: list[Change] = Field(max_length=MAX_CHANGES)
+    expected_effect: str = _text("what should happen in the next epoch", 200)
+
+
 class Guidance(BaseModel):
     """The Optimizer's rewrite of the Advisor's standing guidance."""
 
@@ -105,6 +126,32 @@ def proposal_schema(knobs: tuple[str, ...]) -> type[Proposal]:
     change = create_model("Change", __base__=Change, knob=(str, knob_field))
     changes: Any = list[change]  # type: ignore[valid-type]  # a class built at run time
     return create_model("Proposal", __base__=Proposal, changes=(changes, Field(min_length=1, max_length=MAX_CHANGES)))
+
+
+@lru_cache(maxsize=32)
+def epoch_proposal_schema(knobs: tuple[str, ...]) -> type[EpochProposal]:
+    """An `EpochProposal` whose JSON schema names only ``knobs`` (pass the dynamic ones).
+
+    As in `proposal_schema`, parsing accepts any name: a structural knob that
+    slips through a server without grammars is refused by the adaptation
+    loop with its reason, which the Advisor then reads.
+    """
+    if not knobs:
+        raise ValueError("no dynamic knobs to change")
+    knob_field = Field(description="a knob that may change inside a run", json_schema_extra={"enum": list(knobs)})
+    change = create_model("Change", __base__=Change, knob=(str, knob_field))
+    changes: Any = list[change]  # type: ignore[valid-type]  # a class built at run time
+    return create_model("EpochProposal", __base__=EpochProposal, changes=(changes, Field(max_length=MAX_CHANGES)))
+
+
+@lru_cache(maxsize=32)
+def epoch_verdict_schema(knobs: tuple[str, ...]) -> type[EpochVerdict]:
+    """An `EpochVerdict` whose gradient may only name ``knobs`` (the dynamic ones)."""
+    step = create_model(
+        "GradientStep", __base__=GradientStep, knob=(_knob_type(knobs), Field(description="a knob name"))
+    )
+    steps: Any = list[step]  # type: ignore[valid-type]  # a class built at run time
+    return create_model("EpochVerdict", __base__=EpochVerdict, gradient=(steps, Field(max_length=MAX_STEPS)))
 
 
 @lru_cache(maxsize=32)
