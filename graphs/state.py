@@ -25,6 +25,19 @@ class TrialRecorder(Protocol):
                attrs: dict[str, Any]) -> int: ...
 
 
+class Dispatcher(Protocol):
+    """Hands a round's configs to workers through the study, and collects their results."""
+
+    def submit(self, round_number: int, candidates: list[dict[str, Any]], first_attrs: dict[str, Any]) -> None:
+        """Queue the candidates as trials of this round, unless they are queued already (a resume)."""
+
+    def collect(self, round_number: int, size: int, progress: Progress) -> list[tuple[int, dict[str, Any]]]:
+        """Wait until every slot of the round is done; (trial number, result dict) per slot."""
+        ...
+
+    def note_verdict(self, round_number: int, verdict: dict[str, Any]) -> None: ...
+
+
 class Progress(Protocol):
     """What the graph reports while it runs; `lgt.observer.RunObserver` fits it."""
 
@@ -53,6 +66,8 @@ class Deps:
     seed: int = 0
     optimize_every: int = 3
     llm_usage: Callable[[], dict[str, float]] = lambda: {}
+    parallel: int = 1  # proposals per round; above 1, `dispatcher` hands them to workers
+    dispatcher: Dispatcher | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -63,6 +78,8 @@ class TuningState(TypedDict, total=False):
     trials: list[dict[str, Any]]
     best: int | None
     pending: dict[str, Any] | None
+    pending_batch: list[dict[str, Any]] | None  # parallel rounds: the round's candidates, slot order
+    batch_results: list[dict[str, Any]] | None
     last_result: dict[str, Any] | None
     last_verdict: dict[str, Any] | None
     guidance: str

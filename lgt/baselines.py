@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import optuna
 
@@ -19,8 +19,7 @@ from lgt.observer import RunObserver
 from lgt.outputs import write_run_outputs
 from lgt.report import write_run_report
 from lgt.settings import default_storage_url, new_run_id, run_dir
-from lgt.studies import (RunRequest, RunSpec, add_wall_time, claimed_trials, close_interrupted, counted_trials,
-                         create_study, load_study, open_storage)
+from lgt.studies import (RunRequest, RunSpec, add_wall_time, claimed_trials, close_interrupted, create_study, load_study, open_storage)
 from lgt.worker import work
 from tuning_targets import Config, Target, make_target
 

@@ -8,12 +8,14 @@ that a round already landed and must not be added again.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
-from lgt.studies import trial_attrs
+from graphs.state import Progress
+from lgt.studies import fail_stale, is_counted, trial_attrs
 from tuning_targets import Target, TrialResult
 
 
@@ -38,3 +40,55 @@ class StudyRecorder:
             state=TrialState.COMPLETE if outcome.ok else TrialState.FAIL,
             value=outcome.val_metric if outcome.ok else None, user_attrs=user_attrs))
         return self.study.get_trials(deepcopy=False)[-1].number
+
+
+class StudyDispatcher:
+    """Hands parallel LGT rounds to `lgt worker`s through the study's queue.
+
+    Each config is queued with `enqueue_trial`, carrying its round, slot and
+    proposal as user attrs, so a worker's finished trial is recorded with
+    the proposal that made it, and a retried trial (its worker died) keeps
+    them too. The round's verdict is a study user attr, since Optuna freezes
+    a finished trial's attributes.
+    """
+
+    def __init__(self, study: optuna.Study, target: Target, *, poll: float = 1.0, hint: str = "") -> None:
+        self.study, self.target, self.poll, self.hint = study, target, poll, hint
+
+    def _round(self, round_number: int) -> list[FrozenTrial]:
+        return [t for t in self.study.get_trials(deepcopy=False) if t.user_attrs.get("round") == round_number]
+
+    def submit(self, round_number: int, candidates: list[dict[str, Any]], first_attrs: dict[str, Any]) -> None:
+        if self._round(round_number):
+            return  # queued before a restart
+        for slot, candidate in enumerate(candidates):
+            attrs = {"method": "lgt", "round": round_number, "slot": slot, "source": candidate["source"],
+                     "proposal": candidate["changes"], "reasons": candidate["reasons"],
+                     "expected_effect": candidate["expected_effect"], "notes": candidate["notes"]}
+            self.study.enqueue_trial(candidate["config"], user_attrs=attrs | (first_attrs if slot == 0 else {}))
+
+    def collect(self, round_number: int, size: int, progress: Progress) -> list[tuple[int, dict[str, Any]]]:
+        said = -1
+        while True:
+            fail_stale(self.study)
+            done = {t.user_attrs["slot"]: t for t in self._round(round_number) if is_counted(t)}
+            if len(done) >= size:
+                return [(done[slot].number, _result(done[slot])) for slot in range(size)]
+            if len(done) != said:
+                progress.on_message(f"  waiting for workers: {len(done)}/{size} of round {round_number} done"
+                                    + (f" ({self.hint})" if self.hint and said < 0 else ""))
+                said = len(done)
+            time.sleep(self.poll)
+
+    def note_verdict(self, round_number: int, verdict: dict[str, Any]) -> None:
+        self.study.set_user_attr(f"verdict_round_{round_number}", verdict)
+
+
+def _result(trial: FrozenTrial) -> dict[str, Any]:
+    attrs = trial.user_attrs
+    return TrialResult(status="complete" if trial.state == TrialState.COMPLETE else "failed",
+                       val_metric=trial.value if trial.state == TrialState.COMPLETE else None,
+                       test_metric=attrs.get("test_metric"), fail_reason=attrs.get("fail_reason"),
+                       best_epoch=attrs.get("best_epoch"), seconds=float(attrs.get("seconds") or 0.0),
+                       n_params=int(attrs.get("n_params") or 0), extra_metrics=attrs.get("extra_metrics") or {},
+                       history=[]).to_dict() | {"history": attrs.get("history", [])}

@@ -155,22 +155,24 @@ def load_study(storage: optuna.storages.BaseStorage, run_id: str,
         raise UserError(f"no run {run_id!r} in the storage{hint}") from None
 
 
-def counted_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """Trials that spent budget: completed, or failed by the trial itself (e.g. diverged).
+def is_counted(trial: FrozenTrial) -> bool:
+    """Whether a trial spent budget: completed, or failed by the trial itself (e.g. diverged).
 
-    A trial left RUNNING by a crash, or failed because it was interrupted,
-    did not finish and is run again on resume.
+    A trial left RUNNING by a crash, failed because it was interrupted, or
+    released as surplus did not finish and is not counted.
     """
-    return [t for t in study.get_trials(deepcopy=False)
-            if t.state == TrialState.COMPLETE
-            or (t.state == TrialState.FAIL and t.user_attrs.get("status") == "failed")]
+    return trial.state == TrialState.COMPLETE or (trial.state == TrialState.FAIL
+                                                   and trial.user_attrs.get("status") == "failed")
+
+
+def counted_trials(study: optuna.Study) -> list[FrozenTrial]:
+    return [t for t in study.get_trials(deepcopy=False) if is_counted(t)]
 
 
 def claimed_trials(study: optuna.Study) -> list[FrozenTrial]:
     """Trials holding a slot of the budget: counted, running, or queued to run."""
     return [t for t in study.get_trials(deepcopy=False)
-            if t.state in (TrialState.RUNNING, TrialState.WAITING) or t.state == TrialState.COMPLETE
-            or (t.state == TrialState.FAIL and t.user_attrs.get("status") == "failed")]
+            if t.state in (TrialState.RUNNING, TrialState.WAITING) or is_counted(t)]
 
 
 def heartbeat_enabled(study: optuna.Study) -> bool:
@@ -186,17 +188,18 @@ def fail_stale(study: optuna.Study) -> None:
 
 
 def close_interrupted(study: optuna.Study) -> int:
-    """Deal with trials a crash left RUNNING; returns how many were closed here.
+    """Deal with trials a crash left RUNNING; returns how many were closed as interrupted.
 
-    With heartbeats (database storages) only stale trials are failed, and
-    they are queued again by the retry callback: a live worker's trial is
-    never touched, so a resume is safe while other workers run. Without
-    heartbeats every RUNNING trial is taken as dead.
+    With heartbeats (database storages) a trial a worker has claimed is
+    failed only once its heartbeat is stale, and the retry callback queues
+    it again: a live worker's trial is never touched, so a resume is safe
+    while other workers run. A RUNNING trial no worker claimed (no heartbeat
+    to wait for), or any RUNNING trial without heartbeats, is taken as dead.
     """
     if heartbeat_enabled(study):
         fail_stale(study)
-        return 0
-    stale = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
+    stale = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+             if not (heartbeat_enabled(study) and t.user_attrs.get("worker"))]
     for trial in stale:
         study._storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
         study.tell(trial.number, state=TrialState.FAIL)

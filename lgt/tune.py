@@ -11,13 +11,17 @@ import contextlib
 import sqlite3
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
 from agents import Advisor, EmbeddedServer, Evaluator, LLMClient, LLMSettings, Optimizer, Transcript, make_client
 from agents import needs_embedded_server
+from agents.batch_advisor import BatchAdvisor
+from graphs.batch import build_batch_graph
 from graphs.state import Deps
 from graphs.tuning import build_graph
 from lgt.baselines import build_target
@@ -25,9 +29,10 @@ from lgt.errors import UserError
 from lgt.observer import RunObserver
 from lgt.outputs import write_run_outputs
 from lgt.report import write_run_report
-from lgt.recorder import StudyRecorder
+from lgt.recorder import StudyDispatcher, StudyRecorder
 from lgt.settings import default_storage_url, new_run_id, run_dir
-from lgt.studies import RunRequest, RunSpec, add_wall_time, create_study, load_study, open_storage
+from lgt.studies import (RunRequest, RunSpec, add_wall_time, create_study, libpq_url, load_study, open_storage,
+                         redact_url)
 
 Approver = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -38,6 +43,31 @@ class TuneRequest(RunRequest):
     llm_base_url: str | None = None
     optimize_every: int = 3
     approve: bool = False
+    parallel: int = 1  # proposals per round; above 1, `lgt worker`s train them
+
+
+@contextlib.contextmanager
+def checkpointer(storage_url: str, folder: Path) -> Iterator[BaseCheckpointSaver[Any]]:
+    """Where the graph's checkpoints live: beside the study when it is PostgreSQL.
+
+    Then a driver can be restarted on any machine that reaches the database
+    and resume; otherwise an SQLite file in the run dir.
+    """
+    url = libpq_url(storage_url)
+    if url is not None:
+        from langgraph.checkpoint.postgres import PostgresSaver
+
+        try:
+            with PostgresSaver.from_conn_string(url) as saver:
+                saver.setup()
+                yield saver
+        except Exception as exc:  # noqa: BLE001 - psycopg errors name the cause in their first line
+            if isinstance(exc, (UserError, KeyboardInterrupt)) or "psycopg" not in type(exc).__module__:
+                raise
+            raise UserError(f"checkpoints in {redact_url(storage_url)}: {str(exc).splitlines()[0]}") from None
+        return
+    with contextlib.closing(sqlite3.connect(folder / "checkpoint.db", check_same_thread=False)) as conn:
+        yield SqliteSaver(conn)
 
 
 @contextlib.contextmanager
@@ -67,33 +97,44 @@ def run_tune(request: TuneRequest, observer: RunObserver | None = None, approver
         raise UserError(f"--trials must be at least 1, got {request.trials}")
     if request.optimize_every < 0:
         raise UserError(f"--optimize-every must be 0 (never) or more, got {request.optimize_every}")
+    if request.parallel < 1:
+        raise UserError(f"--parallel must be at least 1, got {request.parallel}")
+    if request.parallel > 1 and request.approve:
+        raise UserError("--approve works one proposal at a time; use it with --parallel 1")
     storage_url = request.storage or default_storage_url()
     if request.resume:
         storage = open_storage(storage_url)
         spec = RunSpec.from_study(load_study(storage, request.resume))
         target = build_target(spec)
         study = load_study(storage, spec.run_id)
+        parallel = int(study.user_attrs.get("parallel", 1))
+        optimize_every = int(study.user_attrs.get("optimize_every", request.optimize_every))
     else:
+        parallel, optimize_every = request.parallel, request.optimize_every
         spec = RunSpec(request.run_id or new_run_id(request.target, "lgt", request.seed), request.target, "lgt",
                        request.seed, request.trials, request.data_dir, request.target_column, request.task)
         target = build_target(spec)
         storage = open_storage(storage_url)
         study = create_study(storage, spec, target)
+        study.set_user_attr("parallel", parallel)
+        study.set_user_attr("optimize_every", optimize_every)
     folder = request.out_dir or run_dir(spec.run_id)
     folder.mkdir(parents=True, exist_ok=True)
     thread = {"configurable": {"thread_id": spec.run_id}}
     started_at = time.perf_counter()
     given = contextlib.nullcontext(llm) if llm else llm_settings(request.llm_model, request.llm_base_url, observer)
-    with given as settings, \
-            contextlib.closing(sqlite3.connect(folder / "checkpoint.db", check_same_thread=False)) as conn:
+    with given as settings, checkpointer(storage_url, folder) as saver:
         study.set_user_attr("llm_model", settings.model)
         transcript = Transcript(folder / "transcript.jsonl", secrets=settings.secrets)
         client = client_factory(settings)
-        deps = Deps(target=target, advisor=Advisor(client, transcript), evaluator=Evaluator(client, transcript),
-                    optimizer=Optimizer(client, transcript), recorder=StudyRecorder(study, target),
-                    run_dir=folder, progress=observer, seed=spec.seed, optimize_every=request.optimize_every,
-                    llm_usage=transcript.usage)
-        graph = build_graph(approve=request.approve).compile(checkpointer=SqliteSaver(conn))
+        hint = f"start workers with: lgt worker --storage {redact_url(storage_url)} --study {spec.run_id}"
+        deps = Deps(target=target, advisor=(BatchAdvisor if parallel > 1 else Advisor)(client, transcript),
+                    evaluator=Evaluator(client, transcript), optimizer=Optimizer(client, transcript),
+                    recorder=StudyRecorder(study, target), run_dir=folder, progress=observer, seed=spec.seed,
+                    optimize_every=optimize_every, llm_usage=transcript.usage, parallel=parallel,
+                    dispatcher=StudyDispatcher(study, target, hint=hint) if parallel > 1 else None)
+        graph = (build_batch_graph() if parallel > 1 else build_graph(approve=request.approve)).compile(
+            checkpointer=saver)
         snapshot = graph.get_state(thread)
         started = bool(snapshot.values)
         observer.on_run_start(spec.run_id, spec.trials, len(snapshot.values.get("trials", [])), target.metric)

@@ -36,25 +36,41 @@ def proposal(**changes: Any) -> str:
                        "expected_effect": "higher validation accuracy"})
 
 
+def _rate_knob(body: dict[str, Any]) -> str:
+    """learning_rate, or the first knob the schema allows when the space has none (the synthetic target)."""
+    defs = body.get("response_format", {}).get("schema", {}).get("$defs", {})
+    knobs = next((d["properties"]["knob"]["enum"] for d in defs.values()
+                  if "enum" in d.get("properties", {}).get("knob", {})), ["learning_rate"])
+    return "learning_rate" if "learning_rate" in knobs else knobs[0]
+
+
 @dataclass
 class ScriptedLLM:
     advisor: list[Reply] = field(default_factory=list)
     evaluator: list[Reply] = field(default_factory=list)
     optimizer: list[Reply] = field(default_factory=list)
+    advisor_batch: list[Reply] = field(default_factory=list)
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     _rates: Any = field(default_factory=lambda: itertools.cycle([0.05, 0.003, 0.1, 0.02, 0.2, 0.0007, 0.15]))
 
     def agent_of(self, body: dict[str, Any]) -> str:
         title = body.get("response_format", {}).get("schema", {}).get("title", "")
+        if title == "ProposalBatch":
+            return "advisor_batch"
         return {"Proposal": "advisor", "Verdict": "evaluator", "Guidance": "optimizer"}.get(
             next((k for k in ("Proposal", "Verdict", "Guidance") if k in title), ""), "unknown")
 
-    def default(self, agent: str) -> str:
+    def default(self, agent: str, body: dict[str, Any] | None = None) -> str:
+        knob = _rate_knob(body or {})
+        if agent == "advisor_batch":
+            size = (body or {})["response_format"]["schema"]["properties"]["proposals"]["maxItems"]
+            return json.dumps({"proposals": [json.loads(proposal(**{knob: next(self._rates)}))
+                                             for _ in range(size)]})
         if agent == "advisor":
-            return proposal(learning_rate=next(self._rates))
+            return proposal(**{knob: next(self._rates)})
         if agent == "evaluator":
             return json.dumps({"is_new_best": True, "analysis": "The curve rises steadily.", "gradient": [
-                {"knob": "learning_rate", "direction": "increase", "reason": RATIONALE, "confidence": 0.6}]})
+                {"knob": knob, "direction": "increase", "reason": RATIONALE, "confidence": 0.6}]})
         return json.dumps({"guidance": "GUIDANCE-V: prefer moderate learning rates.",
                            "reason_for_change": "the larger rates helped twice"})
 
@@ -63,7 +79,7 @@ class ScriptedLLM:
         agent = self.agent_of(body)
         self.requests.append((agent, body))
         queue: list[Reply] = getattr(self, agent)
-        item = queue.pop(0) if queue else self.default(agent)
+        item = queue.pop(0) if queue else self.default(agent, body)
         if isinstance(item, Exception):
             raise item
         if isinstance(item, int):

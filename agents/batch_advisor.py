@@ -1,0 +1,66 @@
+"""The Advisor for parallel rounds: K different proposals at once.
+
+Workers train the K configs side by side, so a batch should spread its bets:
+the prompt asks for different hypotheses, and the graph refuses a proposal
+that repeats a config already run or another one in the same batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+from pydantic import Field, create_model
+
+from agents import render
+from agents.advisor import Advisor
+from agents.records import KnobSpec, MetricInfo, TrialRecord
+from agents.schemas import Proposal, ProposalBatch, Verdict, proposal_schema
+
+
+@lru_cache(maxsize=32)
+def proposal_batch_schema(knobs: tuple[str, ...], size: int) -> type[ProposalBatch]:
+    """A `ProposalBatch` of one to ``size`` proposals whose knobs are enumerated (see `proposal_schema`)."""
+    if size < 1:
+        raise ValueError("a batch holds at least one proposal")
+    proposals: Any = list[proposal_schema(knobs)]  # type: ignore[misc]  # a class built at run time
+    return create_model("ProposalBatch", __base__=ProposalBatch,
+                        proposals=(proposals, Field(min_length=1, max_length=size)))
+
+
+class BatchAdvisor(Advisor):
+    """Proposes ``size`` different changes to the best configuration so far."""
+
+    name = "advisor_batch"
+
+    def propose_batch(
+        self,
+        size: int,
+        space: Sequence[KnobSpec],
+        trials: Sequence[TrialRecord],
+        metric: MetricInfo,
+        gradient: Verdict | None = None,
+        guidance: str | None = None,
+        feedback: str | Sequence[str] = (),
+    ) -> list[Proposal]:
+        """Up to ``size`` proposals (a model may return fewer; the graph fills the rest).
+
+        Raises:
+            AgentFailure: No valid batch after one retry, or the server failed.
+        """
+        schema = proposal_batch_schema(tuple(knob["name"] for knob in space), size)
+        batch = self._ask(
+            schema,
+            {
+                "size": str(size),
+                "task": render.task(metric),
+                "space": render.space(space),
+                "best": render.best(trials, metric),
+                "trials": render.trials(trials, metric),
+                "gradient": render.gradient(gradient),
+                "guidance": guidance or "(none yet)",
+                "feedback": render.feedback(feedback),
+            },
+        )
+        return list(batch.proposals)[:size]
