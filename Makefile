@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF
 DEMO_TRIALS ?= 6
 
-.PHONY: install demo test bench-throughput clean
+.PHONY: install demo test bench-throughput bench-scaling clean
 
 install: $(STAMP)
 
@@ -27,6 +27,9 @@ test: install
 
 bench-throughput: install
 	$(PY) benchmarks/trainer_throughput.py
+
+bench-scaling: install
+	scripts/with-postgres.sh $(PY) benchmarks/scaling.py
 
 clean:
 	rm -rf $(VENV) results/*/ results/studies.db

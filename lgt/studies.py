@@ -128,8 +128,8 @@ def redact_url(url: str) -> str:
     head, sep, tail = url.partition("://")
     if sep and "@" in tail:
         creds, _, host = tail.rpartition("@")
-        user = creds.split(":", 1)[0]
-        return f"{head}://{user}:***@{host}"
+        if ":" in creds:
+            return f"{head}://{creds.split(':', 1)[0]}:***@{host}"
     return url
 
 
