@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
+from graphs.schedule import schedule_lines
 from tuning_targets import Target
 
 
@@ -46,6 +47,13 @@ def render_round(trial: Mapping[str, Any], metric: str, base: Mapping[str, Any],
     if trial.get("notes"):
         lines.append("")
     lines += [_result_line(trial, metric), ""]
+    if trial.get("schedule"):
+        lines += [f"**Inside the run** ({trial.get('epochs_trained')} epochs trained, A/B branches included; "
+                  f"{trial.get('stop_reason', '')}):", ""]
+        lines += schedule_lines(trial["schedule"], metric)
+        lines.append("")
+        if trial.get("schedule_plot"):
+            lines += [f"![schedule of trial #{trial['number']}]({trial['schedule_plot']})", ""]
     verdict = trial.get("verdict") or {}
     if verdict:
         flag = "new best" if verdict.get("is_new_best") else "not better than the best so far"

@@ -67,6 +67,9 @@ class Deps:
     optimize_every: int = 3
     llm_usage: Callable[[], dict[str, float]] = lambda: {}
     parallel: int = 1  # proposals per round; above 1, `dispatcher` hands them to workers
+    adapt: str = "trial"  # "epoch": the agents also adjust dynamic knobs between the epochs of each trial
+    adapt_check: bool = True  # A/B-check every in-run change
+    epoch_budget: int | None = None  # stop once this many epochs were trained (A/B branches count)
     dispatcher: Dispatcher | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -81,6 +84,8 @@ class TuningState(TypedDict, total=False):
     pending_batch: list[dict[str, Any]] | None  # parallel rounds: the round's candidates, slot order
     batch_results: list[dict[str, Any]] | None
     last_result: dict[str, Any] | None
+    last_adaptation: dict[str, Any] | None  # --adapt epoch: the trial's schedule and epochs trained
+    epochs_used: int
     last_verdict: dict[str, Any] | None
     guidance: str
     guidance_history: list[dict[str, Any]]

@@ -20,7 +20,9 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
 from agents import AgentFailure, Verdict, diagnose, summarize_curve
+from graphs.adaptation import run_adaptive_trial
 from graphs.changelog import write_changelog
+from graphs.schedule import plot_schedule
 from graphs.proposals import Candidate, apply_proposal, perturb, tpe_suggestion
 from graphs.state import Deps, TuningState
 from tuning_targets import config_diff, config_key
@@ -98,9 +100,21 @@ def train(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
     number = len(state["trials"])
     deps.progress.on_message(f"round {state['round']}/{state['budget']} [{pending['source']}]: {changes}")
     deps.progress.on_trial_start(number, number + 1, state["budget"], pending["config"])
-    result = deps.target.run(pending["config"], deps.progress.epoch_reporter(), seed=deps.seed)
+    if deps.adapt == "epoch":
+        left = None if deps.epoch_budget is None else max(1, deps.epoch_budget - state.get("epochs_used", 0))
+        adaptive = run_adaptive_trial(deps.target, pending["config"], evaluator=deps.evaluator,
+                                      advisor=deps.advisor, seed=deps.seed, epoch_budget=left,
+                                      check=deps.adapt_check, guidance=state.get("guidance") or None,
+                                      reporter=deps.progress.epoch_reporter(),
+                                      on_message=lambda text: deps.progress.on_message(f"    {text}"))
+        result = adaptive.result
+        adaptation = {"schedule": adaptive.schedule, "epochs_trained": adaptive.epochs_trained,
+                      "final_config": adaptive.final_config, "stop_reason": adaptive.stop_reason}
+    else:
+        result = deps.target.run(pending["config"], deps.progress.epoch_reporter(), seed=deps.seed)
+        adaptation = {"epochs_trained": len(result.history)}
     deps.progress.on_trial_end(number, result)
-    return {"last_result": result.to_dict()}
+    return {"last_result": result.to_dict(), "last_adaptation": adaptation}
 
 
 def evaluate(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
@@ -110,7 +124,8 @@ def evaluate(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
     trials = state["trials"]
     target = deps.target
     best = trials[state["best"]] if state.get("best") is not None else None
-    newest = {"number": len(trials), "round": state["round"], **pending, **result,
+    adaptation = state.get("last_adaptation") or {"epochs_trained": len(result["history"])}
+    newest = {"number": len(trials), "round": state["round"], **pending, **result, **adaptation,
               "curve": summarize_curve(result["history"], metric_info(deps))}
     diagnostics = diagnose(for_agents(newest), metric_info(deps))
     newest["diagnostics"] = dict(diagnostics)
@@ -131,12 +146,18 @@ def evaluate(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
     if recorded is None:
         recorded = deps.recorder.record(state["round"], pending["config"], result, {
             "source": pending["source"], "proposal": pending["changes"], "reasons": pending["reasons"],
-            "expected_effect": pending["expected_effect"], "notes": pending["notes"], "verdict": verdict, **spent})
+            "expected_effect": pending["expected_effect"], "notes": pending["notes"], "verdict": verdict,
+            **adaptation, **spent})
     newest["number"] = recorded
+    if adaptation.get("schedule"):
+        newest["schedule_plot"] = plot_schedule(
+            deps.run_dir / f"schedule-trial{recorded}.png", adaptation["schedule"], target.metric,
+            title=f"trial #{recorded}: the schedule the agents wrote").name
     deps.progress.on_message(_verdict_line(newest, target.metric))
     update: dict[str, Any] = {
         "trials": [*trials, newest], "round": state["round"] + 1,
         "best": len(trials) if is_best else state.get("best"), "pending": None, "last_result": None,
+        "last_adaptation": None, "epochs_used": state.get("epochs_used", 0) + int(adaptation["epochs_trained"]),
         "last_verdict": verdict, "llm_usage_recorded": usage,
         "feedback": "; ".join(pending["notes"]) or None}
     write_changelog(deps.run_dir / "changelog.md", {**state, **update}, target)
@@ -152,7 +173,9 @@ def _verdict_line(trial: dict[str, Any], metric: str) -> str:
 
 
 def after_evaluate(state: TuningState, runtime: Runtime[Deps]) -> str:
-    if len(state["trials"]) >= state["budget"]:
+    epoch_budget = runtime.context.epoch_budget
+    if len(state["trials"]) >= state["budget"] or (epoch_budget is not None
+                                                   and state.get("epochs_used", 0) >= epoch_budget):
         return "report"
     every = runtime.context.optimize_every
     if every > 0 and len(state["trials"]) % every == 0:

@@ -23,7 +23,9 @@ from lgt.studies import (RunRequest, RunSpec, add_wall_time, claimed_trials, clo
 from lgt.worker import work
 from tuning_targets import Config, Target, make_target
 
-METHODS = ("tpe", "gp", "grid", "random", "default")
+METHODS = ("tpe", "gp", "grid", "random", "default", "tpe-median", "tpe-hyperband")
+# Methods that stop poor trials inside their run, the classical counterpart of `lgt tune --adapt epoch`.
+PRUNED_METHODS = ("tpe-median", "tpe-hyperband")
 
 
 def startup_trials(budget: int) -> int:
@@ -36,6 +38,22 @@ def startup_trials(budget: int) -> int:
     return max(2, min(10, budget // 3))
 
 
+def make_pruner(method: str, target: Target, budget: int) -> optuna.pruners.BasePruner:
+    """Median: stop a trial whose epoch is below the median of earlier trials at that epoch.
+
+    Hyperband: successive halving over epochs, from 1 to the space's most
+    epochs, in brackets. Neither prunes in the first epoch of a trial; the
+    median waits for the same startup trials TPE does.
+    """
+    if method == "tpe-median":
+        return optuna.pruners.MedianPruner(n_startup_trials=startup_trials(budget), n_warmup_steps=1)
+    if method == "tpe-hyperband":
+        knob = target.space.knobs.get("epochs")
+        high = int(getattr(knob, "high", 0) or target.default_config.get("epochs", 3))
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(2, high), reduction_factor=3)
+    return optuna.pruners.NopPruner()
+
+
 def make_sampler(method: str, target: Target, seed: int, budget: int) -> optuna.samplers.BaseSampler:
     """The sampler for `method`.
 
@@ -44,7 +62,7 @@ def make_sampler(method: str, target: Target, seed: int, budget: int) -> optuna.
     the rest stay at their defaults. GridSampler visits the points in a
     seeded random order, so a truncated grid is an unbiased subset of it.
     """
-    if method == "tpe":
+    if method in ("tpe", *PRUNED_METHODS):
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials(budget), multivariate=True)
     if method == "gp":
         return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup_trials(budget))
@@ -69,6 +87,8 @@ def check_request(request: BaselineRequest) -> None:
         raise UserError(f"unknown method {request.method!r}; choose one of: {', '.join(METHODS)}")
     if request.trials < 1:
         raise UserError(f"--trials must be at least 1, got {request.trials}")
+    if request.epoch_budget is not None and request.epoch_budget < 1:
+        raise UserError(f"--epoch-budget must be at least 1, got {request.epoch_budget}")
 
 
 def build_target(spec: RunSpec) -> Target:
@@ -90,16 +110,18 @@ def run_baseline(request: BaselineRequest, observer: RunObserver | None = None) 
         run_id = request.resume or latest_run(storage, request)
         spec = RunSpec.from_study(load_study(storage, run_id))
         target = build_target(spec)
-        study = load_study(storage, run_id, make_sampler(spec.method, target, spec.seed, spec.trials))
+        study = load_study(storage, run_id, make_sampler(spec.method, target, spec.seed, spec.trials),
+                           make_pruner(spec.method, target, spec.trials))
         start_config = study.user_attrs["default_config"]
     else:
         run_id = request.run_id or new_run_id(request.target, request.method, request.seed)
         spec = RunSpec(run_id, request.target, request.method, request.seed, budget, request.data_dir,
-                       request.target_column, request.task)
+                       request.target_column, request.task, request.epoch_budget)
         target = build_target(spec)
         start_config = start_config_for(target, request.config)
         storage = open_storage(storage_url)
-        study = create_study(storage, spec, target, make_sampler(spec.method, target, spec.seed, budget))
+        study = create_study(storage, spec, target, make_sampler(spec.method, target, spec.seed, budget),
+                             make_pruner(spec.method, target, budget))
         study.set_user_attr("default_config", start_config)
     close_interrupted(study)
     if not any(t.user_attrs.get("source") == "default" for t in claimed_trials(study)):

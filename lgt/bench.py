@@ -26,7 +26,7 @@ from lgt.errors import UserError
 from lgt.observer import RunObserver
 from lgt.report import describe_machine, write_bench_report
 from lgt.settings import default_storage_url, results_dir
-from lgt.studies import counted_trials, open_storage, redact_url
+from lgt.studies import RunSpec, budget_spent, open_storage, redact_url
 from lgt.tune import TuneRequest, llm_settings, run_tune
 from tuning_targets import TARGET_NAMES
 
@@ -46,6 +46,8 @@ class BenchRequest:
     llm_base_url: str | None = None
     optimize_every: int = 3
     bench_id: str | None = None
+    adapt: str = "trial"
+    epoch_budget: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -64,12 +66,19 @@ def check_request(request: BenchRequest) -> None:
         raise UserError("--seeds is empty; give at least one seed, e.g. --seeds 1,2,3")
     if request.trials < 1:
         raise UserError(f"--trials must be at least 1, got {request.trials}")
+    if request.epoch_budget is not None and request.epoch_budget < 1:
+        raise UserError(f"--epoch-budget must be at least 1, got {request.epoch_budget}")
+    if request.adapt == "epoch" and request.epoch_budget is None:
+        raise UserError("--adapt epoch compares methods on epochs: give --epoch-budget E as well")
 
 
 def bench_id_for(request: BenchRequest) -> str:
     """Same bench, same id: what makes a re-run continue rather than start over."""
-    key = json.dumps([sorted(request.targets), sorted(request.methods), request.trials, sorted(request.seeds),
-                      request.optimize_every], sort_keys=True)
+    parts: list[Any] = [sorted(request.targets), sorted(request.methods), request.trials, sorted(request.seeds),
+                         request.optimize_every]
+    if request.adapt != "trial" or request.epoch_budget is not None:  # older benches keep their ids
+        parts += [request.adapt, request.epoch_budget]
+    key = json.dumps(parts, sort_keys=True)
     return "bench-" + hashlib.sha1(key.encode()).hexdigest()[:10]
 
 
@@ -99,6 +108,7 @@ def run_bench(request: BenchRequest, observer: RunObserver | None = None,
     (folder / "bench.json").write_text(json.dumps({
         "bench_id": bench_id, "study_names": names, "storage": redact_url(storage_url), "machine": machine,
         "targets": request.targets, "methods": request.methods, "trials": request.trials, "seeds": request.seeds,
+        "adapt": request.adapt, "epoch_budget": request.epoch_budget,
     }, indent=2) + "\n")
     with _llm_once(request, observer) as llm:
         for target in request.targets:
@@ -130,7 +140,7 @@ def _run_one(request: BenchRequest, storage: optuna.storages.BaseStorage, storag
         if existing.user_attrs.get("status") == "failed":
             optuna.delete_study(study_name=name, storage=storage)  # a failed target is retried on re-run
             existing = None
-        elif len(counted_trials(existing)) >= int(existing.user_attrs.get("trials", request.trials)):
+        elif budget_spent(existing, RunSpec.from_study(existing)):
             observer.on_message("  already finished; skipped")
             return
     resume = name if existing is not None else None
@@ -140,12 +150,13 @@ def _run_one(request: BenchRequest, storage: optuna.storages.BaseStorage, storag
             run_tune(TuneRequest(target=target, trials=request.trials, seed=seed, storage=storage_url,
                                  data_dir=request.data_dir, target_column=request.target_column,
                                  optimize_every=request.optimize_every, resume=resume, run_id=name,
-                                 out_dir=out_dir), observer, client_factory=client_factory, llm=llm)
+                                 out_dir=out_dir, adapt=request.adapt, epoch_budget=request.epoch_budget),
+                     observer, client_factory=client_factory, llm=llm)
         else:
             run_baseline(BaselineRequest(target=target, method=method, trials=request.trials, seed=seed,
                                          storage=storage_url, data_dir=request.data_dir,
                                          target_column=request.target_column, resume=resume, run_id=name,
-                                         out_dir=out_dir), observer)
+                                         out_dir=out_dir, epoch_budget=request.epoch_budget), observer)
     except UserError as exc:
         observer.on_message(f"  failed: {exc}")
         _mark_failed(storage, name, bench_id, target, method, seed, request.trials, str(exc))

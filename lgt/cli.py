@@ -33,13 +33,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     base = commands.add_parser("baseline", help="tune a target with a classic Optuna method")
     _target_options(base)
-    base.add_argument("--method", required=True, help="tpe | gp | grid | random | default")
+    base.add_argument("--method", required=True,
+                      help="tpe | gp | grid | random | default | tpe-median | tpe-hyperband (TPE with a pruner)")
     base.add_argument("--trials", type=int, default=15, help="trial budget (default 15; 'default' runs 1)")
     base.add_argument("--seed", type=int, default=0, help="seed for the sampler and the training (default 0)")
     base.add_argument("--storage", help="Optuna storage URL (default sqlite:///results/studies.db)")
     base.add_argument("--config", type=Path, help="JSON file overriding the shared first (default) config")
     base.add_argument("--resume", nargs="?", const="", metavar="RUN_ID",
                       help="continue a run without repeating finished trials (bare: the latest matching run)")
+    base.add_argument("--epoch-budget", type=int, metavar="E",
+                      help="also stop once E epochs were trained over all trials (compare with lgt tune --adapt epoch)")
     base.add_argument("--run-id", help="name the study (default target-method-seed-time); workers join it by name")
     base.add_argument("--create-only", action="store_true",
                       help="create the study and queue the default config, then exit: `lgt worker`s run it")
@@ -57,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--approve", action="store_true", help="pause before each training to accept, edit or reject")
     tune.add_argument("--resume", metavar="RUN_ID", help="continue a run after a crash, kill or Ctrl-C")
     tune.add_argument("--run-id", help="name the study (default target-lgt-seed-time)")
+    tune.add_argument("--adapt", choices=("trial", "epoch"), default="trial",
+                      help="trial: the agents change the config between trials (default); epoch: also adjust "
+                           "dynamic knobs (learning rate, regularisation, augmentation) between epochs of a trial")
+    tune.add_argument("--no-adapt-check", dest="adapt_check", action="store_false",
+                      help="apply in-run changes as proposed, without the A/B check from a snapshot")
+    tune.add_argument("--epoch-budget", type=int, metavar="E",
+                      help="stop once E epochs were trained over all trials, A/B branches included")
     tune.add_argument("--parallel", type=int, default=1, metavar="K",
                       help="the Advisor proposes K configs per round and `lgt worker`s train them (default 1: the "
                            "driver trains each proposal itself)")
@@ -69,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="LGT against Optuna TPE, GP, grid, random and no tuning, equal budgets")
     bench.add_argument("--targets", required=True, type=_names, help="comma-separated targets, e.g. digits,iris,wine")
     bench.add_argument("--methods", type=_names, default=["lgt", "tpe", "gp", "grid", "random", "default"],
-                       help="comma-separated, from lgt,tpe,gp,grid,random,default (default: all six)")
+                       help="comma-separated, from lgt,tpe,gp,grid,random,default,tpe-median,tpe-hyperband "
+                            "(default: the first six)")
     bench.add_argument("--trials", type=int, default=15, help="trial budget per run (default 15)")
     bench.add_argument("--seeds", type=_seeds, default=[1, 2, 3], help="comma-separated seeds (default 1,2,3)")
     bench.add_argument("--storage", help="Optuna storage URL (default sqlite:///results/studies.db)")
@@ -78,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--llm-model", help="model for the LGT runs (see lgt tune)")
     bench.add_argument("--llm-base-url", help="OpenAI-compatible endpoint for the LGT runs (see lgt tune)")
     bench.add_argument("--optimize-every", type=int, default=3, metavar="K", help="as for lgt tune (default 3)")
+    bench.add_argument("--adapt", choices=("trial", "epoch"), default="trial",
+                       help="how LGT adapts (see lgt tune); with epoch, give --epoch-budget")
+    bench.add_argument("--epoch-budget", type=int, metavar="E",
+                       help="every run also stops at E epochs trained, so methods that adapt inside a run and "
+                            "pruning baselines (tpe-median, tpe-hyperband) compare on equal epochs")
     bench.add_argument("--bench-id", help="name of the bench (default: derived from targets, methods, trials, seeds, "
                                           "so the same command continues the same bench)")
 
@@ -143,7 +159,7 @@ def cmd_baseline(args: argparse.Namespace) -> None:
     request = BaselineRequest(target=args.target, method=args.method, trials=args.trials, seed=args.seed,
                               storage=args.storage, data_dir=args.data_dir, target_column=args.target_column,
                               task=args.task, config=_read_config(args.config), resume=args.resume,
-                              run_id=args.run_id, create_only=args.create_only)
+                              run_id=args.run_id, create_only=args.create_only, epoch_budget=args.epoch_budget)
     if request.create_only:
         from lgt.console import out
 
@@ -180,7 +196,8 @@ def cmd_tune(args: argparse.Namespace) -> None:
                           data_dir=args.data_dir, target_column=args.target_column, task=args.task,
                           llm_model=args.llm_model, llm_base_url=args.llm_base_url,
                           optimize_every=args.optimize_every, approve=args.approve, resume=args.resume,
-                          run_id=args.run_id, parallel=args.parallel)
+                          run_id=args.run_id, parallel=args.parallel, adapt=args.adapt,
+                          adapt_check=args.adapt_check, epoch_budget=args.epoch_budget)
     summary = _run_and_render(lambda observer: run_tune(request, observer, approver=ask_person), args.storage)
     out.print(f"change log: {summary['changelog']}")
 
@@ -226,7 +243,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
     request = BenchRequest(targets=args.targets, methods=args.methods, trials=args.trials, seeds=args.seeds,
                            storage=args.storage, data_dir=args.data_dir, target_column=args.target_column,
                            llm_model=args.llm_model, llm_base_url=args.llm_base_url,
-                           optimize_every=args.optimize_every, bench_id=args.bench_id)
+                           optimize_every=args.optimize_every, bench_id=args.bench_id, adapt=args.adapt,
+                           epoch_budget=args.epoch_budget)
     result = run_bench(request, ProgressObserver())
     table = Path(result["bench_dir"]) / "table.md"
     if table.exists():

@@ -27,14 +27,16 @@ from optuna.trial import FrozenTrial, TrialState
 from lgt import plots
 from lgt.errors import UserError
 from lgt.settings import default_storage_url
-from lgt.studies import best_trial, counted_trials, open_storage, redact_url
+from lgt.studies import best_trial, counted_trials, epochs_trained, open_storage, redact_url
 
-METHOD_ORDER = ("lgt", "tpe", "gp", "grid", "random", "default")
+METHOD_ORDER = ("lgt", "tpe", "tpe-median", "tpe-hyperband", "gp", "grid", "random", "default")
 TABLE_NAMES = {"lgt": "LGT", "tpe": "TPE", "gp": "GP", "grid": "Grid", "random": "Random",
-               "default": "Default (untuned)"}
+               "default": "Default (untuned)", "tpe-median": "TPE + median pruning",
+               "tpe-hyperband": "TPE + Hyperband"}
 PROSE_NAMES = {"lgt": "LGT", "tpe": "TPE", "gp": "GP", "grid": "grid search", "random": "random search",
-               "default": "the untuned default"}
-BENCH_COLUMNS = ("study_name", "bench_id", "target", "method", "seed", "budget", "trials_run", "status",
+               "default": "the untuned default", "tpe-median": "TPE with median pruning",
+               "tpe-hyperband": "TPE with Hyperband"}
+BENCH_COLUMNS = ("study_name", "bench_id", "target", "method", "seed", "budget", "trials_run", "epochs_trained", "status",
                  "fail_reason", "metric", "direction", "best_val_metric", "test_metric", "default_val_metric",
                  "trials_to_95", "trials_to_99", "wall_seconds", "training_seconds", "llm_seconds", "other_seconds",
                  "prompt_tokens", "completion_tokens", "llm_model")
@@ -157,6 +159,7 @@ def _row(run: Run, target_best: float | None) -> Row:
         "seed": run.attrs.get("seed"),
         "budget": run.attrs.get("trials"),
         "trials_run": len(run.trials),
+        "epochs_trained": sum(epochs_trained(t) for t in run.trials),
         "status": _status(run),
         "fail_reason": run.attrs.get("fail_reason") if run.failed else None,
         "metric": run.attrs.get("metric"),
@@ -339,7 +342,8 @@ def bench_tables(rows: list[Row]) -> str:
         *_result_table(cols), "",
         "## Search cost", "",
         ("Trials until a run's best validation metric came within 95% of the best any method found on that target "
-        "(mean over the runs that got there), and wall time per run (mean)."), "",
+        "(mean over the runs that got there), wall time per run (mean), and epochs trained per run (mean; "
+         "A/B branches of in-run checks included, so equal epoch budgets show as equal numbers)."), "",
         *_cost_table(cols), "",
     ])
 
@@ -397,7 +401,9 @@ def _cost_cell(group: Group) -> str:
     if reached and len(reached) < len(group.ok):
         trials += f" ({len(group.ok) - len(reached)} of {len(group.ok)} never)"
     wall = group.wall()
-    return f"{trials} · {'wall n/a' if wall is None else _seconds(wall)}"
+    epochs = group.mean("epochs_trained")
+    return (f"{trials} · {'wall n/a' if wall is None else _seconds(wall)}"
+            + ("" if epochs is None else f" · {epochs:.0f} epochs"))
 
 
 def _table_head(cols: list[Column]) -> list[str]:

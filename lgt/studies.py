@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ class RunSpec:
     data_dir: str | None = None
     target_column: str | None = None
     task: str | None = None
+    epoch_budget: int | None = None  # a budget in epochs (every method trains the same total); `trials` caps it too
 
     def to_attrs(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -66,6 +68,7 @@ class RunRequest:
     target_column: str | None = None
     task: str | None = None
     resume: str | None = None
+    epoch_budget: int | None = None  # stop once this many epochs were trained, over all trials
     run_id: str | None = None  # a fixed name (the bench names its runs); default: target-method-seed-time
     out_dir: Path | None = None  # where the run's files go; default results/<run-id>/
 
@@ -134,9 +137,10 @@ def redact_url(url: str) -> str:
 
 
 def create_study(storage: optuna.storages.BaseStorage, spec: RunSpec, target: Target,
-                 sampler: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
+                 sampler: optuna.samplers.BaseSampler | None = None,
+                 pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
     study = optuna.create_study(storage=storage, study_name=spec.run_id, sampler=sampler,
-                                direction=target.direction)
+                                pruner=pruner or optuna.pruners.NopPruner(), direction=target.direction)
     for key, value in spec.to_attrs().items():
         study.set_user_attr(key, value)
     study.set_user_attr("metric", target.metric)
@@ -146,9 +150,12 @@ def create_study(storage: optuna.storages.BaseStorage, spec: RunSpec, target: Ta
 
 
 def load_study(storage: optuna.storages.BaseStorage, run_id: str,
-               sampler: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
+               sampler: optuna.samplers.BaseSampler | None = None,
+               pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
     try:
-        return optuna.load_study(study_name=run_id, storage=storage, sampler=sampler)
+        # Optuna's default pruner is the median one; ours prune only when the method says so.
+        return optuna.load_study(study_name=run_id, storage=storage, sampler=sampler,
+                                 pruner=pruner or optuna.pruners.NopPruner())
     except KeyError:
         names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
         hint = f"; runs in this storage: {', '.join(names[-5:])}" if names else "; the storage holds no runs"
@@ -156,13 +163,35 @@ def load_study(storage: optuna.storages.BaseStorage, run_id: str,
 
 
 def is_counted(trial: FrozenTrial) -> bool:
-    """Whether a trial spent budget: completed, or failed by the trial itself (e.g. diverged).
+    """Whether a trial spent budget: completed, pruned, or failed by the trial itself (e.g. diverged).
 
     A trial left RUNNING by a crash, failed because it was interrupted, or
     released as surplus did not finish and is not counted.
     """
-    return trial.state == TrialState.COMPLETE or (trial.state == TrialState.FAIL
-                                                   and trial.user_attrs.get("status") == "failed")
+    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
+        trial.state == TrialState.FAIL and trial.user_attrs.get("status") == "failed")
+
+
+def epochs_trained(trial: FrozenTrial) -> int:
+    """Epochs a trial trained: both branches of every A/B check count, and a pruned trial's epochs."""
+    attrs = trial.user_attrs
+    return int(attrs.get("epochs_trained") or len(attrs.get("history") or []))
+
+
+def epochs_used(study: optuna.Study) -> int:
+    return sum(epochs_trained(t) for t in counted_trials(study))
+
+
+def budget_left(study: optuna.Study, spec: RunSpec) -> tuple[int, float]:
+    """(trials, epochs) left; epochs are unlimited without an epoch budget."""
+    trials = spec.trials - len(counted_trials(study))
+    epochs = math.inf if spec.epoch_budget is None else spec.epoch_budget - epochs_used(study)
+    return trials, epochs
+
+
+def budget_spent(study: optuna.Study, spec: RunSpec) -> bool:
+    trials, epochs = budget_left(study, spec)
+    return trials <= 0 or epochs <= 0
 
 
 def counted_trials(study: optuna.Study) -> list[FrozenTrial]:

@@ -44,6 +44,8 @@ class TuneRequest(RunRequest):
     optimize_every: int = 3
     approve: bool = False
     parallel: int = 1  # proposals per round; above 1, `lgt worker`s train them
+    adapt: str = "trial"  # "epoch": the agents also adjust dynamic knobs between epochs of each trial
+    adapt_check: bool = True  # A/B-check each in-run change from a snapshot
 
 
 @contextlib.contextmanager
@@ -101,6 +103,12 @@ def run_tune(request: TuneRequest, observer: RunObserver | None = None, approver
         raise UserError(f"--parallel must be at least 1, got {request.parallel}")
     if request.parallel > 1 and request.approve:
         raise UserError("--approve works one proposal at a time; use it with --parallel 1")
+    if request.adapt not in ("trial", "epoch"):
+        raise UserError(f"--adapt must be 'trial' or 'epoch', got {request.adapt!r}")
+    if request.adapt == "epoch" and request.parallel > 1:
+        raise UserError("--adapt epoch runs the agents inside each trial; use it with --parallel 1")
+    if request.epoch_budget is not None and request.epoch_budget < 1:
+        raise UserError(f"--epoch-budget must be at least 1, got {request.epoch_budget}")
     storage_url = request.storage or default_storage_url()
     if request.resume:
         storage = open_storage(storage_url)
@@ -109,15 +117,21 @@ def run_tune(request: TuneRequest, observer: RunObserver | None = None, approver
         study = load_study(storage, spec.run_id)
         parallel = int(study.user_attrs.get("parallel", 1))
         optimize_every = int(study.user_attrs.get("optimize_every", request.optimize_every))
+        adapt = str(study.user_attrs.get("adapt", "trial"))
+        adapt_check = bool(study.user_attrs.get("adapt_check", True))
     else:
         parallel, optimize_every = request.parallel, request.optimize_every
+        adapt, adapt_check = request.adapt, request.adapt_check
         spec = RunSpec(request.run_id or new_run_id(request.target, "lgt", request.seed), request.target, "lgt",
-                       request.seed, request.trials, request.data_dir, request.target_column, request.task)
+                       request.seed, request.trials, request.data_dir, request.target_column, request.task,
+                       request.epoch_budget)
         target = build_target(spec)
         storage = open_storage(storage_url)
         study = create_study(storage, spec, target)
         study.set_user_attr("parallel", parallel)
         study.set_user_attr("optimize_every", optimize_every)
+        study.set_user_attr("adapt", adapt)
+        study.set_user_attr("adapt_check", adapt_check)
     folder = request.out_dir or run_dir(spec.run_id)
     folder.mkdir(parents=True, exist_ok=True)
     thread = {"configurable": {"thread_id": spec.run_id}}
@@ -132,7 +146,8 @@ def run_tune(request: TuneRequest, observer: RunObserver | None = None, approver
                     evaluator=Evaluator(client, transcript), optimizer=Optimizer(client, transcript),
                     recorder=StudyRecorder(study, target), run_dir=folder, progress=observer, seed=spec.seed,
                     optimize_every=optimize_every, llm_usage=transcript.usage, parallel=parallel,
-                    dispatcher=StudyDispatcher(study, target, hint=hint) if parallel > 1 else None)
+                    dispatcher=StudyDispatcher(study, target, hint=hint) if parallel > 1 else None,
+                    adapt=adapt, adapt_check=adapt_check, epoch_budget=spec.epoch_budget)
         graph = (build_batch_graph() if parallel > 1 else build_graph(approve=request.approve)).compile(
             checkpointer=saver)
         snapshot = graph.get_state(thread)

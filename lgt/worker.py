@@ -18,6 +18,7 @@ they share; there is no scheduler of our own. Each worker:
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import threading
@@ -34,9 +35,9 @@ from optuna.trial import TrialState
 
 from lgt.errors import UserError
 from lgt.observer import RunObserver
-from lgt.studies import (RunSpec, claimed_trials, counted_trials, fail_stale, finish_trial, heartbeat_enabled,
-                         load_study, open_storage, trial_attrs)
-from tuning_targets import Target
+from lgt.studies import (RunSpec, budget_left, budget_spent, claimed_trials, counted_trials, fail_stale,
+                         finish_trial, heartbeat_enabled, load_study, open_storage, trial_attrs)
+from tuning_targets import Config, Reporter, Target, TrialResult
 
 POLL_SECONDS = 1.0
 
@@ -101,7 +102,7 @@ def work(study: optuna.Study, target: Target, spec: RunSpec, observer: RunObserv
     while not stop():
         fail_stale(study)
         done = len(counted_trials(study))
-        if done >= spec.trials or study.user_attrs.get("closed"):
+        if budget_spent(study, spec):
             break
         claimed = claimed_trials(study)
         queued = any(t.state == TrialState.WAITING for t in claimed)
@@ -133,16 +134,54 @@ def _run_one(study: optuna.Study, trial: optuna.Trial, target: Target, spec: Run
     source = str(trial.user_attrs.get("source") or spec.method)
     trial.set_user_attr("worker", worker_name())
     observer.on_trial_start(trial.number, ordinal, spec.trials, config)
+    _, epochs_left = budget_left(study, spec)
+    prune = not isinstance(study.pruner, optuna.pruners.NopPruner)
     try:
         with heartbeat(study, trial._trial_id):
-            result = target.run(config, observer.epoch_reporter(), seed=spec.seed)
+            result, pruned = train_trial(target, config, spec.seed, observer.epoch_reporter(), epochs_left,
+                                         trial if prune else None)
     except BaseException:
         trial.set_user_attr("interrupted", True)
         study.tell(trial, state=TrialState.FAIL)
         raise
-    finish_trial(study, trial, result, trial_attrs(config, result, spec.method, source))
+    attrs = trial_attrs(config, result, spec.method, source)
+    if pruned:
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        trial.set_user_attr("pruned_at_epoch", len(result.history))
+        study.tell(trial, state=TrialState.PRUNED)
+    else:
+        finish_trial(study, trial, result, attrs)
     observer.on_trial_end(trial.number, result)
     return 1
+
+
+def train_trial(target: Target, config: Config, seed: int, reporter: Reporter, epochs_left: float,
+                trial: optuna.Trial | None) -> tuple[TrialResult, bool]:
+    """Train one config, stopping at the epoch budget's end or when `trial`'s pruner says so.
+
+    Returns the result (its best epoch so far, for a stopped run) and
+    whether the pruner stopped it. Without a budget or a pruner this is
+    `Target.run`.
+    """
+    if math.isinf(epochs_left) and trial is None:
+        return target.run(config, reporter, seed=seed), False
+    run = target.start_run(config, seed=seed)
+    reporter.on_start(int(min(run.settings.epochs, epochs_left)))
+    pruned = False
+    while not run.done and len(run.history) < epochs_left:
+        record = run.step()
+        if record is None:
+            break
+        reporter.on_epoch(record)
+        if trial is not None:
+            trial.report(record.val_metric, record.epoch)
+            if not run.done and trial.should_prune():
+                pruned = True
+                break
+    result = run.finish()
+    reporter.on_end(result)
+    return result, pruned
 
 
 @dataclass(kw_only=True)
@@ -154,7 +193,7 @@ class WorkerRequest:
 
 def run_worker(request: WorkerRequest, observer: RunObserver | None = None) -> dict[str, Any]:
     """Join a study and work until its budget is spent; returns what this worker did."""
-    from lgt.baselines import build_target, make_sampler
+    from lgt.baselines import build_target, make_pruner, make_sampler
 
     observer = observer or RunObserver()
     storage = open_storage(request.storage)
@@ -168,7 +207,8 @@ def run_worker(request: WorkerRequest, observer: RunObserver | None = None) -> d
     # Each worker seeds its sampler apart: with one seed, parallel TPE/random workers would all
     # draw the same startup configs.
     sampler = None if lgt else make_sampler(spec.method, target, spec.seed * 100_003 + os.getpid(), spec.trials)
-    study = load_study(storage, request.study, sampler)
+    study = load_study(storage, request.study, sampler,
+                       None if lgt else make_pruner(spec.method, target, spec.trials))
     observer.on_message(f"worker {worker_name()} on study {spec.run_id!r} ({spec.method}, {spec.target}, "
                         f"budget {spec.trials})")
     ran = work(study, target, spec, observer, queue_only=lgt)

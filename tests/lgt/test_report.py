@@ -197,7 +197,7 @@ def test_table_bolds_the_best_mean_test_per_target_and_shows_failures(bench: Ben
     assert "(val " in table["TPE"][1] and "±" not in table["TPE"][1]  # one seed on diabetes
     assert table["LGT"][1] == "" and table["GP"][1] == ""
     cost = (written / "table.md").read_text().split("## Search cost")[1]
-    assert " trials · " in cost and " s |" in cost
+    assert " trials · " in cost and " s · " in cost and " epochs |" in cost
 
 
 def test_figures_are_real_pngs_and_the_page_embeds_them(written: Path) -> None:
