@@ -119,3 +119,29 @@ def test_diverging_start_config_fails_with_reason_and_run_goes_on(tmp_path: Path
     assert "diverged" in first.user_attrs["fail_reason"]
     assert summary["trials_run"] == 3 and summary["trials_failed"] == 1
     assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials) == 2
+
+
+def test_a_pruned_trial_stops_after_the_epoch_its_pruner_rejects() -> None:
+    from lgt.studies import epochs_trained, is_counted
+    from lgt.worker import train_trial
+    from tuning_targets import Reporter
+
+    target = make_target("digits")
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=2.0))
+    trial = study.ask(target.space.distributions())
+    config = {**target.default_config, "epochs": 3}
+    result, pruned = train_trial(target, config, 0, Reporter(), float("inf"), trial)
+    assert pruned and len(result.history) == 1 and result.ok
+    trial.set_user_attr("history", [e.to_dict() for e in result.history])
+    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    (frozen,) = study.trials
+    assert is_counted(frozen) and epochs_trained(frozen) == 1
+
+
+def test_an_epoch_budget_cuts_the_last_trial_short(tmp_path: Path) -> None:
+    summary = run_baseline(BaselineRequest(target="digits", method="random", trials=10, seed=1,
+                                           storage=_storage(tmp_path), epoch_budget=5,
+                                           config={**make_target("digits").default_config, "epochs": 3}))
+    study = optuna.load_study(study_name=summary["study_name"], storage=_storage(tmp_path))
+    assert sum(len(t.user_attrs["history"]) for t in study.trials) == 5
+    assert len(study.trials[0].user_attrs["history"]) == 3

@@ -104,3 +104,31 @@ def test_bench_bad_input_is_one_line_exit_2(args: list[str], message: str, tmp_p
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_adapt_epoch_bench_with_pruning_baselines_spends_equal_epochs(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    result = run_bench(_request(storage, targets=["digits"], methods=["lgt", "tpe-median", "tpe-hyperband"],
+                                trials=20, seeds=[1], adapt="epoch", epoch_budget=8),
+                       client_factory=ScriptedLLM().factory())
+    folder = Path(result["bench_dir"])
+    rows = {r["method"]: r for r in csv.DictReader(open(folder / "summary.csv"))}
+    assert set(rows) == {"lgt", "tpe-median", "tpe-hyperband"}
+    assert {int(r["epochs_trained"]) for r in rows.values()} == {8}
+    for row in rows.values():
+        study = optuna.load_study(study_name=row["study_name"], storage=storage)
+        assert sum(len(t.user_attrs.get("history", [])) for t in study.trials
+                   if "schedule" not in t.user_attrs) <= 8
+    table = (folder / "table.md").read_text()
+    assert "TPE + median pruning" in table and "TPE + Hyperband" in table
+    cost = table.split("## Search cost")[1]
+    assert cost.count("· 8 epochs") == 3
+    lgt = optuna.load_study(study_name=rows["lgt"]["study_name"], storage=storage)
+    assert all("schedule" in t.user_attrs for t in lgt.trials)
+    # the same command again finds every run finished
+    again = run_bench(_request(storage, targets=["digits"], methods=["lgt", "tpe-median", "tpe-hyperband"],
+                               trials=20, seeds=[1], adapt="epoch", epoch_budget=8),
+                      client_factory=ScriptedLLM().factory())
+    assert again["bench_id"] == result["bench_id"]
+    assert len(optuna.load_study(study_name=rows["tpe-median"]["study_name"], storage=storage).trials) == \
+        int(rows["tpe-median"]["trials_run"])
