@@ -44,18 +44,27 @@ class Advisor(Agent):
             AgentFailure: No valid proposal after one retry, or the server failed.
         """
         schema = proposal_schema(tuple(knob["name"] for knob in space))
-        return self._ask(
-            schema,
-            {
-                "task": render.task(metric),
-                "space": render.space(space),
-                "best": render.best(trials, metric),
-                "trials": render.trials(trials, metric),
-                "gradient": render.gradient(gradient),
-                "guidance": guidance or "(none yet)",
-                "feedback": render.feedback(feedback),
-            },
-        )
+        return self._ask(schema, self.between_trials(space, trials, metric, gradient, guidance, feedback))
+
+    @staticmethod
+    def between_trials(
+        space: Sequence[KnobSpec],
+        trials: Sequence[TrialRecord],
+        metric: MetricInfo,
+        gradient: Verdict | None,
+        guidance: str | None,
+        feedback: str | Sequence[str],
+    ) -> dict[str, str]:
+        """The prompt values of a proposal between trials (the batch Advisor's too)."""
+        return {
+            "task": render.task(metric),
+            "space": render.space(space),
+            "best": render.best(trials, metric),
+            "trials": render.trials(trials, metric),
+            "gradient": render.gradient(gradient),
+            "guidance": guidance or "(none yet)",
+            "feedback": render.feedback(feedback),
+        }
 
     def adjust(
         self,

@@ -13,7 +13,6 @@ from typing import Any
 
 from pydantic import Field, create_model
 
-from agents import render
 from agents.advisor import Advisor
 from agents.records import KnobSpec, MetricInfo, TrialRecord
 from agents.schemas import Proposal, ProposalBatch, Verdict, proposal_schema
@@ -50,17 +49,6 @@ class BatchAdvisor(Advisor):
             AgentFailure: No valid batch after one retry, or the server failed.
         """
         schema = proposal_batch_schema(tuple(knob["name"] for knob in space), size)
-        batch = self._ask(
-            schema,
-            {
-                "size": str(size),
-                "task": render.task(metric),
-                "space": render.space(space),
-                "best": render.best(trials, metric),
-                "trials": render.trials(trials, metric),
-                "gradient": render.gradient(gradient),
-                "guidance": guidance or "(none yet)",
-                "feedback": render.feedback(feedback),
-            },
-        )
+        values = self.between_trials(space, trials, metric, gradient, guidance, feedback)
+        batch = self._ask(schema, {"size": str(size), **values})
         return list(batch.proposals)[:size]

@@ -10,12 +10,10 @@ healthy epochs, then one with no room for a check. 7 epochs in all.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
 import pytest
-import torch
 from PIL import Image
 
 from lgt.observer import RunObserver
@@ -34,12 +32,8 @@ STRUCTURAL = json.dumps({"changes": [{"knob": "conv_channels", "value": 32, "rea
 
 
 @pytest.fixture(autouse=True)
-def _setup(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models on a busy 2-core machine: faster, and the same every time
-    yield
-    torch.set_num_threads(before)
 
 
 def request(tmp_path: Path, **kw: object) -> TuneRequest:

@@ -8,7 +8,6 @@ learns. The scripted Evaluator and Advisor call that out and lower the rate.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +37,6 @@ def verdict(healthy: bool, knob: str = "learning_rate") -> str:
 def change(**values: Any) -> str:
     return json.dumps({"changes": [{"knob": k, "value": v, "reason": f"set {k} to {v}: the loss is not falling"}
                                    for k, v in values.items()], "expected_effect": "the loss falls"})
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    """Tiny models on a busy 2-core machine run faster (and the same every time) on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 class Recorder(Reporter):
