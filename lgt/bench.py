@@ -55,7 +55,7 @@ def check_request(request: BenchRequest) -> None:
     if not request.targets:
         raise UserError("--targets is empty; name at least one target")
     for target in request.targets:
-        if target not in TARGET_NAMES and not target.startswith("csv:"):
+        if target not in TARGET_NAMES and not target.startswith(("csv:", "synthetic")):
             raise UserError(f"unknown target {target!r}; choose from: {', '.join(TARGET_NAMES)}")
     if not request.methods:
         raise UserError("--methods is empty; name at least one of: " + ", ".join(BENCH_METHODS))

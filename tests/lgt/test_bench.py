@@ -132,3 +132,15 @@ def test_adapt_epoch_bench_with_pruning_baselines_spends_equal_epochs(tmp_path: 
     assert again["bench_id"] == result["bench_id"]
     assert len(optuna.load_study(study_name=rows["tpe-median"]["study_name"], storage=storage).trials) == \
         int(rows["tpe-median"]["trials_run"])
+
+
+def test_bench_and_report_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    result = run_bench(BenchRequest(targets=["synthetic:0.01"], methods=["tpe", "random"], trials=3, seeds=[1],
+                                    storage=postgres_url))
+    folder = Path(result["bench_dir"])
+    rows = list(csv.DictReader(open(folder / "summary.csv")))
+    assert sorted(r["method"] for r in rows) == ["random", "tpe"] and all(r["trials_run"] == "3" for r in rows)
+    before = (folder / "table.md").read_text()
+    (folder / "table.md").unlink()
+    rebuild(folder, postgres_url)
+    assert (folder / "table.md").read_text() == before
