@@ -73,12 +73,20 @@ def render_round(trial: Mapping[str, Any], metric: str, base: Mapping[str, Any],
     return lines
 
 
+def _epoch_note(state: Mapping[str, Any]) -> str:
+    budget = f", at most {state['epoch_budget']} epochs" if state.get("epoch_budget") else ""
+    adapt = ("; the agents also adapt dynamic knobs between epochs of each trial"
+             if state.get("adapt") == "epoch" else "")
+    return budget + adapt
+
+
 def render(state: Mapping[str, Any], target: Target, *, final: bool = False) -> str:
     metric = target.metric
     trials = state.get("trials", [])
     lines = [f"# Change log: {state.get('run_id', '')}", "",
              f"Target **{target.name}** ({target.task}); metric: validation {metric} ({target.direction}); "
-             f"budget {state.get('budget')} trials. Decisions read validation only; the test metric is "
+             f"budget {state.get('budget')} trials{_epoch_note(state)}. Decisions read validation only; "
+             f"the test metric is "
              f"reported for the chosen config at the end.", ""]
     best_config: Mapping[str, Any] = target.default_config
     best_value: float | None = None

@@ -86,6 +86,8 @@ class TuningState(TypedDict, total=False):
     last_result: dict[str, Any] | None
     last_adaptation: dict[str, Any] | None  # --adapt epoch: the trial's schedule and epochs trained
     epochs_used: int
+    epoch_budget: int | None  # copied from Deps for the change log
+    adapt: str
     last_verdict: dict[str, Any] | None
     guidance: str
     guidance_history: list[dict[str, Any]]

@@ -65,7 +65,8 @@ def setup(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
     first = Candidate(config=deps.target.default_config, source="default",
                       expected_effect="the untuned starting point every method shares")
     return {"round": 1, "trials": [], "best": None, "pending": first.to_dict(), "last_verdict": None,
-            "guidance": "", "guidance_history": [], "feedback": None, "done": False}
+            "guidance": "", "guidance_history": [], "feedback": None, "done": False,
+            "epoch_budget": deps.epoch_budget, "adapt": deps.adapt}
 
 
 def approve_proposal(state: TuningState, runtime: Runtime[Deps]) -> Command[Literal["train", "advise"]]:

@@ -36,7 +36,7 @@ TABLE_NAMES = {"lgt": "LGT", "tpe": "TPE", "gp": "GP", "grid": "Grid", "random":
 PROSE_NAMES = {"lgt": "LGT", "tpe": "TPE", "gp": "GP", "grid": "grid search", "random": "random search",
                "default": "the untuned default", "tpe-median": "TPE with median pruning",
                "tpe-hyperband": "TPE with Hyperband"}
-BENCH_COLUMNS = ("study_name", "bench_id", "target", "method", "seed", "budget", "trials_run", "epochs_trained", "status",
+BENCH_COLUMNS = ("study_name", "bench_id", "target", "method", "seed", "budget", "epoch_budget", "trials_run", "epochs_trained", "status",
                  "fail_reason", "metric", "direction", "best_val_metric", "test_metric", "default_val_metric",
                  "trials_to_95", "trials_to_99", "wall_seconds", "training_seconds", "llm_seconds", "other_seconds",
                  "prompt_tokens", "completion_tokens", "llm_model")
@@ -158,6 +158,7 @@ def _row(run: Run, target_best: float | None) -> Row:
         "method": run.method,
         "seed": run.attrs.get("seed"),
         "budget": run.attrs.get("trials"),
+        "epoch_budget": run.attrs.get("epoch_budget"),
         "trials_run": len(run.trials),
         "epochs_trained": sum(epochs_trained(t) for t in run.trials),
         "status": _status(run),
@@ -183,6 +184,9 @@ def _status(run: Run) -> str:
     """The recorded status; a run that never recorded one is complete once its budget is spent."""
     if run.attrs.get("status"):
         return str(run.attrs["status"])
+    epoch_budget = _int(run.attrs.get("epoch_budget"))
+    if epoch_budget and sum(epochs_trained(t) for t in run.trials) >= epoch_budget:
+        return "complete"
     return "complete" if len(run.trials) >= (_int(run.attrs.get("trials")) or 1) else "incomplete"
 
 
@@ -563,6 +567,8 @@ def _facts(runs: list[Run], rows: list[Row], machine: str, storage_url: str) -> 
     has_lgt = any(r["method"] == "lgt" for r in rows)
     budgets = sorted({int(r["budget"]) for r in rows if r["method"] != "default" and r["budget"] is not None})
     seeds = sorted({int(r["seed"]) for r in rows if r["seed"] is not None})
+    epochs = sorted({int(r["epoch_budget"]) for r in rows if r["method"] != "default" and r["epoch_budget"]})
+    epoch_note = f" and at most {' / '.join(map(str, epochs))} epochs (A/B branches included)" if epochs else ""
     targets = list(dict.fromkeys(r["target"] for r in rows))
     methods = sorted(dict.fromkeys(r["method"] for r in rows), key=_method_rank)
     llm = ", ".join(models) if models else ("not recorded" if has_lgt else "none (no LGT runs)")
@@ -573,7 +579,7 @@ def _facts(runs: list[Run], rows: list[Row], machine: str, storage_url: str) -> 
         f"{''.join('; ' + n for n in notes)}; read from the Optuna storage `{redact_url(storage_url)}`."),
         f"- **LLM used by LGT's agents:** {llm}.",
         f"- **Machine:** {machine}.",
-        (f"- **Budget:** {' / '.join(map(str, budgets)) or '?'} trials per run, the default config first "
+        (f"- **Budget:** {' / '.join(map(str, budgets)) or '?'} trials{epoch_note} per run, the default config first "
         f"(the untuned default runs it once); seeds {', '.join(map(str, seeds)) or '?'}."),
         "- **Data:** [summary.csv](summary.csv) (one row per run), [table.md](table.md).",
     ]
