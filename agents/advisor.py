@@ -94,18 +94,11 @@ class Advisor(Agent):
         """
         facts = diagnostics if diagnostics is not None else diagnose_epoch(run, metric)
         knobs = dynamic_knobs(space)
-        history = list(run.get("history") or [])
         return self._ask(
             epoch_proposal_schema(tuple(knob["name"] for knob in knobs)),
             {
-                "task": render.task(metric),
-                "epoch": str(len(history)),
-                "epochs": str(run.get("epochs", "?")),
-                "knobs": render.dynamic_knobs(knobs, run.get("config") or {}),
-                "curve": render.epoch_curve(history, metric),
-                "diagnostics": render.epoch_diagnostics(facts),
+                **render.epoch_context(knobs, run, metric, facts),
                 "verdict": render.gradient(verdict),
-                "schedule": render.schedule(list(run.get("schedule") or [])),
                 "guidance": guidance or "(none)",
                 "feedback": render.feedback(feedback),
                 "check": CHECKED if checked else UNCHECKED,

@@ -92,18 +92,9 @@ class Evaluator(Agent):
         """
         facts = diagnostics if diagnostics is not None else diagnose_epoch(run, metric)
         knobs = dynamic_knobs(space)
-        history = list(run.get("history") or [])
         verdict = self._ask(
             epoch_verdict_schema(tuple(knob["name"] for knob in knobs)),
-            {
-                "task": render.task(metric),
-                "epoch": str(len(history)),
-                "epochs": str(run.get("epochs", "?")),
-                "knobs": render.dynamic_knobs(knobs, run.get("config") or {}),
-                "curve": render.epoch_curve(history, metric),
-                "diagnostics": render.epoch_diagnostics(facts),
-                "schedule": render.schedule(list(run.get("schedule") or [])),
-            },
+            render.epoch_context(knobs, run, metric, facts),
             prompt="evaluator_epoch",
         )
         raised = alarms(facts)

@@ -226,3 +226,18 @@ def _outcome(entry: Mapping[str, Any]) -> str:
         return "(applied without a check)"
     scores = f"val {value(with_)} with vs {value(without)} without"
     return f"({'kept' if kept else 'dropped'}: {scores})"
+
+
+def epoch_context(knobs: Sequence[KnobSpec], run: Mapping[str, Any], metric: MetricInfo,
+                  facts: Mapping[str, Any]) -> dict[str, str]:
+    """The prompt values both in-run agents read: where the run is, its knobs, curve and schedule."""
+    history = list(run.get("history") or [])
+    return {
+        "task": task(metric),
+        "epoch": str(len(history)),
+        "epochs": str(run.get("epochs", "?")),
+        "knobs": dynamic_knobs(knobs, run.get("config") or {}),
+        "curve": epoch_curve(history, metric),
+        "diagnostics": epoch_diagnostics(facts),  # type: ignore[arg-type]
+        "schedule": schedule(list(run.get("schedule") or [])),
+    }
