@@ -18,9 +18,9 @@ from scripted_llm import ScriptedLLM
 from agents import Advisor, Evaluator, LLMSettings, Transcript
 from graphs.adaptation import AdaptiveTrial, ab_epoch, run_adaptive_trial, vet_changes
 from graphs.schedule import plot_schedule, schedule_lines
-from tuning_targets.records import EpochRecord, Reporter, TrialResult
 from tuning_targets.registry import make_target
 from tuning_targets.trainer import TrainingRun, TrainSettings
+from recording import Recorder
 
 CPU = torch.device("cpu")
 HOT: dict[str, Any] = {"optimizer": "sgd", "learning_rate": 0.3, "momentum": 0.99, "batch_size": 32, "conv_channels": 8,
@@ -39,20 +39,6 @@ def change(**values: Any) -> str:
                                    for k, v in values.items()], "expected_effect": "the loss falls"})
 
 
-class Recorder(Reporter):
-    def __init__(self) -> None:
-        self.started: list[int] = []
-        self.epochs: list[EpochRecord] = []
-        self.ended: list[TrialResult] = []
-
-    def on_start(self, total_epochs: int) -> None:
-        self.started.append(total_epochs)
-
-    def on_epoch(self, record: EpochRecord) -> None:
-        self.epochs.append(record)
-
-    def on_end(self, result: TrialResult) -> None:
-        self.ended.append(result)
 
 
 def adapt(llm: ScriptedLLM, epochs: int = 4, *, target_name: str = "digits", config: dict[str, Any] | None = None,

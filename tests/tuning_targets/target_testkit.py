@@ -19,9 +19,10 @@ import torch
 
 from lgt.errors import UserError
 from tuning_targets.base import Target
-from tuning_targets.records import EpochRecord, Reporter, TrialResult
+from tuning_targets.records import TrialResult
 from tuning_targets.space import Config
 from tuning_targets.trainer import TrainSettings, train
+from recording import Recorder
 
 CIFAR_LABEL_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 # One colour per class: what makes the synthetic CIFAR-10 learnable in one epoch.
@@ -140,22 +141,6 @@ def messy_frame(n: int = 300, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-class Recorder(Reporter):
-    """Keeps every call a trial makes to its reporter."""
-
-    def __init__(self) -> None:
-        self.started: list[int] = []
-        self.epochs: list[EpochRecord] = []
-        self.ended: list[TrialResult] = []
-
-    def on_start(self, total_epochs: int) -> None:
-        self.started.append(total_epochs)
-
-    def on_epoch(self, record: EpochRecord) -> None:
-        self.epochs.append(record)
-
-    def on_end(self, result: TrialResult) -> None:
-        self.ended.append(result)
 
 
 def assert_diverges_then_recovers(target: Target, wild: dict[str, Any]) -> TrialResult:

@@ -6,7 +6,8 @@ import math
 
 import pytest
 import torch
-from target_testkit import FAST_IMAGE, FAST_TABULAR, Recorder, assert_diverges_then_recovers, quick_config
+from recording import Recorder
+from target_testkit import FAST_IMAGE, FAST_TABULAR, assert_diverges_then_recovers, quick_config
 
 from tuning_targets.records import EpochRecord, TrialResult
 from tuning_targets.registry import make_target
