@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from agents.advisor import Advisor
 from agents.base import AgentFailure
+from agents.batch_advisor import BatchAdvisor
 from agents.diagnostics import Diagnostics, EpochDiagnostics, alarms, diagnose, diagnose_epoch, summarize_curve
 from agents.embedded import EmbeddedServer, serve_forever
 from agents.evaluator import Evaluator
@@ -32,6 +33,7 @@ from agents.transcript import CallRecord, Transcript, redact
 __all__ = [
     "Advisor",
     "AgentFailure",
+    "BatchAdvisor",
     "CallRecord",
     "Change",
     "Diagnostics",

@@ -44,27 +44,7 @@ class Advisor(Agent):
             AgentFailure: No valid proposal after one retry, or the server failed.
         """
         schema = proposal_schema(tuple(knob["name"] for knob in space))
-        return self._ask(schema, self.between_trials(space, trials, metric, gradient, guidance, feedback))
-
-    @staticmethod
-    def between_trials(
-        space: Sequence[KnobSpec],
-        trials: Sequence[TrialRecord],
-        metric: MetricInfo,
-        gradient: Verdict | None,
-        guidance: str | None,
-        feedback: str | Sequence[str],
-    ) -> dict[str, str]:
-        """The prompt values of a proposal between trials (the batch Advisor's too)."""
-        return {
-            "task": render.task(metric),
-            "space": render.space(space),
-            "best": render.best(trials, metric),
-            "trials": render.trials(trials, metric),
-            "gradient": render.gradient(gradient),
-            "guidance": guidance or "(none yet)",
-            "feedback": render.feedback(feedback),
-        }
+        return self._ask(schema, between_trials(space, trials, metric, gradient, guidance, feedback))
 
     def adjust(
         self,
@@ -105,3 +85,23 @@ class Advisor(Agent):
             },
             prompt="advisor_epoch",
         )
+
+
+def between_trials(
+    space: Sequence[KnobSpec],
+    trials: Sequence[TrialRecord],
+    metric: MetricInfo,
+    gradient: Verdict | None,
+    guidance: str | None,
+    feedback: str | Sequence[str],
+) -> dict[str, str]:
+    """The prompt values of a proposal between trials (the batch Advisor's too)."""
+    return {
+        "task": render.task(metric),
+        "space": render.space(space),
+        "best": render.best(trials, metric),
+        "trials": render.trials(trials, metric),
+        "gradient": render.gradient(gradient),
+        "guidance": guidance or "(none yet)",
+        "feedback": render.feedback(feedback),
+    }

@@ -13,7 +13,8 @@ from typing import Any
 
 from pydantic import Field, create_model
 
-from agents.advisor import Advisor
+from agents.advisor import between_trials
+from agents.base import Agent
 from agents.records import KnobSpec, MetricInfo, TrialRecord
 from agents.schemas import Proposal, ProposalBatch, Verdict, proposal_schema
 
@@ -28,8 +29,13 @@ def proposal_batch_schema(knobs: tuple[str, ...], size: int) -> type[ProposalBat
                         proposals=(proposals, Field(min_length=1, max_length=size)))
 
 
-class BatchAdvisor(Advisor):
-    """Proposes ``size`` different changes to the best configuration so far."""
+class BatchAdvisor(Agent):
+    """Proposes ``size`` different changes to the best configuration so far.
+
+    It shares the serial Advisor's prompt values (`agents.advisor.between_trials`)
+    and the call path of every agent, not its methods: a parallel round has no
+    single-proposal or in-run role.
+    """
 
     name = "advisor_batch"
 
@@ -49,6 +55,6 @@ class BatchAdvisor(Advisor):
             AgentFailure: No valid batch after one retry, or the server failed.
         """
         schema = proposal_batch_schema(tuple(knob["name"] for knob in space), size)
-        values = self.between_trials(space, trials, metric, gradient, guidance, feedback)
+        values = between_trials(space, trials, metric, gradient, guidance, feedback)
         batch = self._ask(schema, {"size": str(size), **values})
         return list(batch.proposals)[:size]

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping, Sequence
 from itertools import pairwise
 from typing import Any, TypedDict
 
-from agents.records import MetricInfo, RunRecord, TrialRecord
+from agents.records import MetricInfo, RunRecord
 
 PLATEAU_EPOCHS = 3
 PLATEAU_TOL = 2e-3  # relative: a gain below 0.2 % of the metric is no gain
@@ -39,7 +40,7 @@ class Diagnostics(TypedDict):
     underfitting: bool
 
 
-def diagnose(trial: TrialRecord, metric: MetricInfo) -> Diagnostics:
+def diagnose(trial: Mapping[str, Any], metric: MetricInfo) -> Diagnostics:
     """Measure one trial.
 
     Args:
@@ -51,7 +52,7 @@ def diagnose(trial: TrialRecord, metric: MetricInfo) -> Diagnostics:
     ``underfitting`` means still improving at the last epoch with train loss
     falling: more epochs or a faster schedule would pay.
     """
-    history: list[dict[str, Any]] = list(trial.get("history") or [])
+    history: list[Mapping[str, Any]] = list(trial.get("history") or [])
     train = [_num(h.get("train_loss")) for h in history]
     val = [_num(h.get("val_loss")) for h in history]
     score = [_num(h.get("val_metric")) for h in history]
@@ -91,7 +92,7 @@ def flags(diagnostics: Diagnostics) -> list[str]:
     return [name for name, up in raised.items() if up]
 
 
-def summarize_curve(history: list[dict[str, Any]], metric: MetricInfo) -> str:
+def summarize_curve(history: Sequence[Mapping[str, Any]], metric: MetricInfo) -> str:
     """One line that lets a reader see the curves, e.g.
 
     "5 epochs; val accuracy 0.81->0.93 (best 0.94 @4); train loss 1.9->0.21;
@@ -207,7 +208,7 @@ class EpochDiagnostics(Diagnostics):
 def diagnose_epoch(run: RunRecord, metric: MetricInfo) -> EpochDiagnostics:
     """Measure a run after an epoch (keys read: ``history``, ``start_loss``, ``status``, ``fail_reason``)."""
     base = diagnose(run, metric)
-    history: list[dict[str, Any]] = list(run.get("history") or [])
+    history: list[Mapping[str, Any]] = list(run.get("history") or [])
     train = [_num(h.get("train_loss")) for h in history]
     val = [_num(h.get("val_loss")) for h in history]
     score = [_num(h.get("val_metric")) for h in history]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from agents import render
 from agents.base import Agent
 from agents.diagnostics import Diagnostics, EpochDiagnostics, alarms, diagnose, diagnose_epoch
-from agents.records import KnobSpec, MetricInfo, RunRecord, TrialRecord, dynamic_knobs, is_better, scored
+from agents.records import KnobSpec, MetricInfo, RunRecord, TrialRecord, dynamic_knobs, is_better, scored, val
 from agents.schemas import EpochVerdict, Verdict, epoch_verdict_schema, verdict_schema
 
 
@@ -110,5 +110,5 @@ def _comparison(newest: TrialRecord, earlier: TrialRecord | None, metric: Metric
         return f"the newest trial failed or has no score, so it is {verdict}."
     if earlier is None:
         return f"no earlier completed trial, so it is {verdict}."
-    now, then = float(newest["val_metric"]), float(earlier["val_metric"])
+    now, then = val(newest), val(earlier)
     return f"newest {render.value(now)} vs best {render.value(then)} ({now - then:+.3g}; {metric['direction']}): {verdict}."

@@ -1,35 +1,70 @@
-"""Names for the plain data the graph hands to the agents.
+"""The plain data that passes between the graph and the agents, defined once.
 
-The shapes are defined once, by the graph and the tuning targets; agents
-only read them, so these aliases stay loose on purpose (``agents`` must not
-import ``tuning_targets``). The keys read here:
+``agents`` must not import ``tuning_targets``, so what crosses between them
+is plain JSON-friendly data whose shapes are written here and nowhere else:
 
-- knob spec: ``name``, ``dimension``, ``type``, ``range``, ``dynamic``, ``description``.
-- trial record: ``number``, ``config``, ``status``, ``val_metric``,
-  ``fail_reason``, ``history`` (per-epoch ``epoch``, ``train_loss``,
-  ``val_loss``, ``val_metric``, ``lr``, ``seconds``), ``source``,
-  ``changes``, ``reasons``.
-- metric info: ``name`` and ``direction`` (``maximize`` | ``minimize``).
+- `TrialRecord`: one finished trial as the graph keeps it in its state and
+  the agents read it. It never holds the test metric: decisions read
+  validation only. The Optuna study stores the same keys as trial attrs
+  (``changes`` under ``proposal``), plus the test metric, for reports.
+- knob spec (`tuning_targets.SearchSpace.describe()`): ``name``,
+  ``dimension``, ``type``, ``range``, ``dynamic``, ``description``; read as
+  a loose mapping, since the targets build it.
+- `MetricInfo`: ``name`` and ``direction`` (``maximize`` | ``minimize``).
 - run record (one trial still training, for in-run adaptation): ``config``
-  (the knob values now), ``history`` (epochs so far, as above), ``epochs``
-  (planned), ``start_loss`` (the untrained model's first-batch loss),
-  ``schedule`` (per-epoch entries: ``epoch``, ``changes``, ``kept``,
-  ``refused``, ``val_metric_with``, ``val_metric_without``).
+  (the knob values now), ``history`` (epochs so far), ``epochs`` (planned),
+  ``start_loss`` (the untrained model's first-batch loss), ``schedule``
+  (per-epoch entries: ``epoch``, ``changes``, ``kept``, ``refused``,
+  ``val_metric_with``, ``val_metric_without``).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypedDict
 
 KnobSpec: TypeAlias = Mapping[str, Any]
-TrialRecord: TypeAlias = Mapping[str, Any]
 MetricInfo: TypeAlias = Mapping[str, str]
 RunRecord: TypeAlias = Mapping[str, Any]
 
 
-def scored(trial: TrialRecord) -> bool:
+class TrialRecord(TypedDict, total=False):
+    """One trial: what was proposed and why, what it scored, and the Evaluator's verdict on it."""
+
+    number: int  # the trial's number in the run's Optuna study
+    round: int
+    slot: int  # position in a parallel round
+    config: dict[str, Any]
+    source: str  # default | advisor | advisor+perturbed | fallback | user | ...
+    changes: dict[str, Any]  # knob: new value, against the best config before the round
+    reasons: dict[str, str]  # knob: why
+    expected_effect: str
+    notes: list[str]  # every repair code made to the proposal, in words
+    status: str  # complete | failed
+    val_metric: float | None
+    fail_reason: str | None
+    history: list[dict[str, Any]]  # per epoch: `tuning_targets.EpochRecord.to_dict()`
+    best_epoch: int | None
+    seconds: float
+    n_params: int
+    curve: str  # summarize_curve(history)
+    diagnostics: dict[str, Any]
+    verdict: dict[str, Any] | None  # Verdict.model_dump()
+    epochs_trained: int  # both A/B branches of in-run checks count
+    schedule: list[dict[str, Any]]  # --adapt epoch: one entry per epoch
+    final_config: dict[str, Any]
+    stop_reason: str
+
+
+def val(trial: Mapping[str, Any]) -> float:
+    """The validation metric of a trial known to be `scored`."""
+    value = trial.get("val_metric")
+    assert value is not None, "only a scored trial has a validation metric"
+    return float(value)
+
+
+def scored(trial: Mapping[str, Any]) -> bool:
     """True for a completed trial with a finite validation metric: only those can be compared."""
     value = trial.get("val_metric")
     return trial.get("status") == "complete" and isinstance(value, int | float) and math.isfinite(value)

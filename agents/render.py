@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agents.diagnostics import Diagnostics, EpochDiagnostics, diagnose, epoch_flags, flags, summarize_curve
-from agents.records import KnobSpec, MetricInfo, TrialRecord, best_trial, default_config, is_better, scored
+from agents.records import KnobSpec, MetricInfo, TrialRecord, best_trial, default_config, is_better, scored, val
 from agents.schemas import EpochVerdict, Verdict
 
 MAX_DESCRIPTION = 90
@@ -81,7 +81,7 @@ def trials(records: Sequence[TrialRecord], metric: MetricInfo, best_n: int = 3, 
     base = default_config(records)
     sign = 1.0 if metric["direction"] == "maximize" else -1.0
     complete = [r for r in records if scored(r)]
-    best = sorted(complete, key=lambda r: -sign * float(r["val_metric"]))[:best_n]
+    best = sorted(complete, key=lambda r: -sign * val(r))[:best_n]
     recent = [r for r in records if all(r is not b for b in best)][-last_n:]
     lines = ["best:", *(trial(r, metric, base) for r in best)] if best else []
     if recent:
@@ -148,11 +148,11 @@ def outcomes(records: Sequence[TrialRecord], metric: MetricInfo, limit: int = 15
     for record in records:
         if not scored(record):
             verdict = score(record, metric)
-        elif best_value is None or is_better(record["val_metric"], best_value, metric["direction"]):
-            delta = "" if best_value is None else f" ({record['val_metric'] - best_value:+.3g})"
-            verdict, best_value = f"{score(record, metric)}: NEW BEST{delta}", float(record["val_metric"])
+        elif best_value is None or is_better(val(record), best_value, metric["direction"]):
+            delta = "" if best_value is None else f" ({val(record) - best_value:+.3g})"
+            verdict, best_value = f"{score(record, metric)}: NEW BEST{delta}", val(record)
         else:
-            verdict = f"{score(record, metric)}: no gain ({record['val_metric'] - best_value:+.3g} vs best)"
+            verdict = f"{score(record, metric)}: no gain ({val(record) - best_value:+.3g} vs best)"
         lines.append(f"#{record.get('number')} ({record.get('source', '?')}) {changes(record)} -> {verdict}")
     omitted = len(lines) - limit
     return (

@@ -38,20 +38,21 @@ import dataclasses
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # so `python benchmarks/trainer_throughput.py` works without installing
     sys.path.insert(0, str(REPO))
 
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+import torch
+from torch import nn
 
-from tuning_targets import trainer  # noqa: E402
-from tuning_targets.base import Target  # noqa: E402
-from tuning_targets.registry import make_target  # noqa: E402
-from tuning_targets.trainer import TensorSplits, TrainSettings, make_optimizer, train  # noqa: E402
+from tuning_targets import trainer
+from tuning_targets.base import Target
+from tuning_targets.registry import make_target
+from tuning_targets.trainer import TensorSplits, TrainSettings, make_optimizer, train
 
 DEFAULT_DATA_DIR = REPO.parent / "shared" / "data"
 RATIO_TARGET = 2.0
@@ -77,13 +78,13 @@ def run_trainer(target: Target, data: TensorSplits, settings: TrainSettings, dev
         finally:
             eval_seconds[0] += time.perf_counter() - started
 
-    trainer._evaluate = timed_evaluate  # type: ignore[assignment]
+    trainer._evaluate = timed_evaluate
     try:
         started = time.perf_counter()
         result = train(model, data, settings, task="classification", seed=0, device=device)
         seconds = time.perf_counter() - started
     finally:
-        trainer._evaluate = evaluate  # type: ignore[assignment]
+        trainer._evaluate = evaluate
     assert result.ok, result.fail_reason
     return seconds, eval_seconds[0]
 

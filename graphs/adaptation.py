@@ -14,8 +14,8 @@ a snapshot of the same state (weights, optimiser, schedule, RNG), without
 it; the run continues from the branch with the better validation metric
 (ties keep the unchanged run). Both branches count against the epoch budget.
 
-`run_adaptive_trial` is the entry point; `graphs.schedule` renders the
-resulting schedule as change-log lines and a plot.
+`run_adaptive_trial` is the entry point; the app shell renders the
+resulting schedule (stored with the trial) as change-log lines and a plot.
 """
 
 from __future__ import annotations
@@ -23,32 +23,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
-from agents import AgentFailure, EpochProposal, EpochVerdict, diagnose_epoch
-from graphs.schedule import describe_entry
+from agents import AgentFailure, diagnose_epoch
+from graphs.roles import EpochAdvisor, EpochEvaluator
 from tuning_targets import Reporter, SearchSpace, Target, TrialResult
 from tuning_targets.records import EpochRecord
 from tuning_targets.trainer import TrainingRun, structural_reason
 
 NO_ROOM_FOR_CHECK = "one epoch of budget left, too few for an A/B check, so no change was asked for"
-
-
-class EpochEvaluator(Protocol):
-    """What the loop needs of the Evaluator (`agents.Evaluator` fits)."""
-
-    def judge_epoch(self, space: Sequence[Mapping[str, Any]], run: Mapping[str, Any], metric: Mapping[str, str],
-                    diagnostics: Any = None) -> EpochVerdict: ...
-
-
-class EpochAdvisor(Protocol):
-    """What the loop needs of the Advisor (`agents.Advisor` fits)."""
-
-    def adjust(self, space: Sequence[Mapping[str, Any]], run: Mapping[str, Any], metric: Mapping[str, str],
-               verdict: EpochVerdict | None = None, guidance: str | None = None,
-               feedback: str | Sequence[str] = (), diagnostics: Any = None, checked: bool = True) -> EpochProposal: ...
 
 
 @dataclass
@@ -176,7 +161,7 @@ def run_adaptive_trial(
     guidance: str | None = None,
     reporter: Reporter | None = None,
     device: torch.device | None = None,
-    on_message: Callable[[str], None] | None = None,
+    on_entry: Callable[[dict[str, Any]], None] | None = None,
 ) -> AdaptiveTrial:
     """Train `config` on `target`, letting the agents adjust dynamic knobs after every epoch.
 
@@ -190,7 +175,7 @@ def run_adaptive_trial(
         guidance: The Optimizer's standing guidance, shown to the Advisor.
         reporter: Receives `on_start(planned epochs)`, one `on_epoch` per kept
             epoch, and `on_end`; raising from `on_epoch` stops the trial.
-        on_message: Receives one line per epoch saying what was decided.
+        on_entry: Receives each schedule entry as soon as its epoch is trained.
 
     Returns:
         The result and the schedule. Each schedule entry: ``epoch``,
@@ -207,7 +192,7 @@ def run_adaptive_trial(
     """
     if epoch_budget is not None and epoch_budget < 1:
         raise ValueError(f"epoch_budget must be at least 1, got {epoch_budget}")
-    say = on_message or (lambda _text: None)
+    say = on_entry or (lambda _entry: None)
     reporter = reporter or Reporter()
     metric = {"name": target.metric, "direction": target.direction}
     run = target.start_run(config, seed=seed, device=device)
@@ -220,7 +205,7 @@ def run_adaptive_trial(
     trained = 1
     schedule.append(_entry(run, Decision("start"), record, kept=None, with_change=None, without_change=record))
     _report(reporter, record)
-    say(_line(schedule[-1], metric["name"]))
+    say(schedule[-1])
     while not run.done and trained < budget:
         if check and budget - trained < 2:
             decision = Decision("budget", notes=[NO_ROOM_FOR_CHECK])
@@ -248,7 +233,7 @@ def run_adaptive_trial(
         entry["previous"] = previous
         schedule.append(entry)
         _report(reporter, record)
-        say(_line(entry, metric["name"]))
+        say(entry)
     stop = _stop_reason(run, trained, budget)
     result = run.finish()
     reporter.on_end(result)
@@ -309,10 +294,6 @@ def _entry(run: TrainingRun, decision: Decision, record: EpochRecord | None, *, 
 def _report(reporter: Reporter, record: EpochRecord | None) -> None:
     if record is not None:
         reporter.on_epoch(record)
-
-
-def _line(entry: Mapping[str, Any], metric: str) -> str:
-    return "  " + describe_entry(entry, metric)
 
 
 def _stop_reason(run: TrainingRun, trained: int, budget: float) -> str:

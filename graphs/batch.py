@@ -18,37 +18,34 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import START, StateGraph
 from langgraph.runtime import Runtime
 
-from agents import AgentFailure, Verdict, diagnose, summarize_curve
-from graphs.changelog import write_changelog
-from graphs.proposals import Candidate, apply_proposal, perturb, tpe_suggestion
+from agents import AgentFailure
+from agents.records import TrialRecord
+from graphs import rounds
+from graphs.proposals import Candidate, apply_proposal, tpe_suggestion
 from graphs.state import Deps, TuningState
-from graphs.tuning import _verdict, _verdict_line, for_agents, metric_info, optimize, report, setup
-from tuning_targets import Config, config_diff, config_key
+from tuning_targets import Config, SearchSpace, config_diff, config_key
 
 
-def build_batch_graph() -> StateGraph:
+def build_batch_graph() -> StateGraph[TuningState, Deps, TuningState, TuningState]:
     graph = StateGraph(TuningState, context_schema=Deps)
     graph.add_node("setup", batch_setup)
     graph.add_node("dispatch", dispatch)
     graph.add_node("evaluate", evaluate_batch)
-    graph.add_node("optimize", optimize)
     graph.add_node("advise", advise_batch)
-    graph.add_node("report", report)
+    rounds.add_shared_nodes(graph)
     graph.add_edge(START, "setup")
     graph.add_edge("setup", "dispatch")
     graph.add_edge("dispatch", "evaluate")
     graph.add_conditional_edges("evaluate", after_batch, ["report", "optimize", "advise"])
-    graph.add_edge("optimize", "advise")
     graph.add_edge("advise", "dispatch")
-    graph.add_edge("report", END)
     return graph
 
 
 def batch_setup(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
-    update = setup(state, runtime)
+    update = rounds.setup(state, runtime)
     if update:
         update["pending_batch"] = [update.pop("pending")]
         update["pending"] = None
@@ -60,14 +57,12 @@ def dispatch(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
     assert deps.dispatcher is not None, "parallel rounds need a dispatcher"
     batch = state["pending_batch"] or []
-    usage = deps.llm_usage()
-    before = state.get("llm_usage_recorded") or {}
-    spent = {k: round(v - before.get(k, 0.0), 3) for k, v in usage.items()}
+    usage, spent = rounds.llm_spent(deps, state)
     deps.dispatcher.submit(state["round"], batch, spent)
-    described = "; ".join(", ".join(f"{k}={v}" for k, v in c["changes"].items()) or "the default config"
-                          for c in batch)
+    for candidate in batch:
+        deps.progress.on_proposal(state["round"], state["budget"], candidate)
     deps.progress.on_message(f"round {state['round']} ({len(state['trials'])}/{state['budget']} trials done): "
-                             f"queued {len(batch)} for workers: {described}")
+                             f"queued {len(batch)} for workers")
     results = deps.dispatcher.collect(state["round"], len(batch), deps.progress)
     return {"batch_results": [{"number": number, **result} for number, result in results],
             "llm_usage_recorded": usage}
@@ -75,78 +70,60 @@ def dispatch(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
 
 def evaluate_batch(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
-    target = deps.target
     trials = list(state["trials"])
-    best_index = state.get("best")
-    best = trials[best_index] if best_index is not None else None
-    entries = []
-    for candidate, result in zip(state["pending_batch"] or [], state["batch_results"] or []):
-        entry = {"round": state["round"], **candidate, **result,
-                 "curve": summarize_curve(result["history"], metric_info(deps))}
-        entry["diagnostics"] = dict(diagnose(for_agents(entry), metric_info(deps)))
-        entry["verdict"] = None
+    best = rounds.best_record(state)
+    entries: list[TrialRecord] = []
+    for slot, (candidate, result) in enumerate(zip(state["pending_batch"] or [], state["batch_results"] or [])):
+        entry = rounds.new_record(deps, state["round"], {**candidate, "slot": slot}, result)
+        entry["number"] = int(result["number"])
         entries.append(entry)
-    complete = [e for e in entries if e["status"] == "complete"]
-    top = None
-    for entry in complete:
-        if top is None or target.better(entry["val_metric"], top["val_metric"]):
+    top: TrialRecord | None = None
+    for entry in entries:
+        if entry["status"] == "complete" and (top is None or deps.target.better(
+                float(entry["val_metric"] or 0.0), top["val_metric"])):
             top = entry
     judged = top or entries[0]
-    is_best = top is not None and (best is None or target.better(top["val_metric"], best["val_metric"]))
-    try:
-        verdict = deps.evaluator.judge(space=target.space.describe(), newest=for_agents(judged),
-                                       best=None if best is None else for_agents(best), metric=metric_info(deps),
-                                       diagnostics=diagnose(for_agents(judged), metric_info(deps))).model_dump()
-    except AgentFailure as exc:
-        verdict = Verdict(is_new_best=is_best, analysis="(no verdict from the Evaluator; judged by the numbers)",
-                          gradient=[], correction=f"Evaluator failed: {exc}").model_dump()
-    judged["verdict"] = verdict
-    if deps.dispatcher is not None:
-        deps.dispatcher.note_verdict(state["round"], verdict)
+    judged["verdict"] = verdict = rounds.judge(deps, judged, best)
+    deps.recorder.note_verdict(state["round"], judged["number"], verdict)
     for entry in entries:
-        deps.progress.on_message(f"  #{entry['number']}: " + _verdict_line(
-            {**entry, "verdict": entry["verdict"] or {"is_new_best": entry is top and is_best,
-                                                       "analysis": "(batch member)"}}, target.metric).strip())
+        deps.progress.on_verdict(entry)
     new_trials = [*trials, *entries]
-    update: dict[str, Any] = {
+    improved = top is not None and rounds.is_new_best(deps, top, best)
+    return {
         "trials": new_trials, "round": state["round"] + 1,
-        "best": new_trials.index(top) if is_best and top is not None else best_index,
+        "best": new_trials.index(top) if improved and top is not None else state.get("best"),
         "pending_batch": None, "batch_results": None, "last_verdict": verdict,
         "feedback": "; ".join(n for e in entries for n in e.get("notes", [])) or None}
-    write_changelog(deps.run_dir / "changelog.md", {**state, **update}, target)
-    return update
 
 
 def after_batch(state: TuningState, runtime: Runtime[Deps]) -> str:
     if len(state["trials"]) >= state["budget"]:
         return "report"
-    every = runtime.context.optimize_every
-    if every > 0 and (state["round"] - 1) % every == 0:
-        return "optimize"
-    return "advise"
+    return "optimize" if rounds.optimize_now(runtime.context, state["round"] - 1) else "advise"
 
 
 def advise_batch(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
     """K proposals: repaired, duplicates (with the past or each other) refused once, then perturbed or TPE."""
     deps = runtime.context
+    assert deps.batch_advisor is not None, "parallel rounds need the batch Advisor"
     space = deps.target.space
     trials = state["trials"]
     size = min(deps.parallel, state["budget"] - len(trials))
-    base = trials[state["best"]]["config"] if state.get("best") is not None else deps.target.default_config
+    base = rounds.base_config(deps, state)
     tried = {config_key(t["config"]) for t in trials}
     rng = random.Random(deps.seed * 1000 + state["round"])
     chosen: list[Candidate] = []
     repeats: list[Candidate] = []
     feedback = state.get("feedback")
-    for attempt in (1, 2):
+    for _ in (1, 2):
         wanted = size - len(chosen)
         if wanted == 0:
             break
         try:
-            proposals = deps.advisor.propose_batch(wanted, space=space.describe(),
-                                                   trials=[for_agents(t) for t in trials], metric=metric_info(deps),
-                                                   gradient=_verdict(state), guidance=state.get("guidance") or None,
-                                                   feedback=feedback or ())
+            proposals = deps.batch_advisor.propose_batch(wanted, space=space.describe(), trials=trials,
+                                                         metric=deps.metric, gradient=rounds.last_gradient(state),
+                                                         guidance=state.get("guidance") or None,
+                                                         feedback=feedback or ())
         except AgentFailure as exc:
             deps.progress.on_message(f"  advisor unavailable ({exc}); TPE fills the round")
             break
@@ -170,17 +147,11 @@ def advise_batch(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
     return {"pending_batch": [c.to_dict() for c in chosen], "feedback": None}
 
 
-def _filler(space: Any, base: Config, trials: list[dict[str, Any]], tried: set[str], repeats: list[Candidate],
+def _filler(space: SearchSpace, base: Config, trials: list[TrialRecord], tried: set[str], repeats: list[Candidate],
             rng: random.Random, deps: Deps) -> Candidate:
     """A refused repeat nudged to something new, or else TPE's suggestion."""
     if repeats:
-        candidate = repeats.pop(0)
-        config, moved = perturb(space, candidate.config, tried, rng)
-        candidate.config = config
-        candidate.changes = {k: v[1] for k, v in config_diff(base, config).items()}
-        candidate.source = "advisor+perturbed"
-        candidate.notes = [*candidate.notes, f"perturbed {', '.join(moved)} to avoid repeating a config"]
-        return candidate
+        return rounds.nudge(repeats.pop(0), space, base, tried, rng)
     config = tpe_suggestion(space, trials, deps.target.direction, deps.seed + len(tried), tried)
     return Candidate(config=config, source="fallback", changes={k: v[1] for k, v in config_diff(base, config).items()},
                      expected_effect="Optuna TPE's suggestion", notes=["the Advisor gave too few usable proposals"])

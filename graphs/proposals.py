@@ -9,14 +9,14 @@ Optuna's TPE suggests the round's config instead, so a round never stalls.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import optuna
 
 from tuning_targets import Config, SearchSpace, config_key
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 @dataclass
@@ -62,7 +62,8 @@ def perturb(space: SearchSpace, config: Config, tried: set[str], rng: random.Ran
     return space.sample(rng), knobs
 
 
-def tpe_suggestion(space: SearchSpace, trials: list[dict[str, Any]], direction: str, seed: int,
+def tpe_suggestion(space: SearchSpace, trials: Sequence[Mapping[str, Any]], direction: Literal["maximize", "minimize"],
+                   seed: int,
                    tried: set[str]) -> Config:
     """What Optuna's TPE would try next given the trials so far.
 

@@ -3,26 +3,41 @@
 State is plain data (JSON-friendly) so the checkpointer can store it and a
 run can resume on another process. Everything with behaviour (the target,
 the agents, the study recorder, progress output) arrives through `Deps`,
-the graph's runtime context, never as a global.
+the graph's runtime context, never as a global. Nodes only record: every
+file a person reads is rendered by the app shell from what the recorder
+stored.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Protocol, TypedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, TypedDict
 
+from agents.records import TrialRecord
+from graphs.roles import Advisor, BatchAdvisor, Evaluator, GuidanceWriter
 from tuning_targets import Reporter, Target, TrialResult
 
 
 class TrialRecorder(Protocol):
-    """Writes finished LGT trials into the run's Optuna study."""
+    """Writes what a run did into its Optuna study: trials, verdicts, guidance."""
 
     def find(self, round_number: int) -> int | None:
         """The study's trial number for this round, if it was already recorded."""
 
-    def record(self, round_number: int, config: dict[str, Any], result: dict[str, Any],
-               attrs: dict[str, Any]) -> int: ...
+    def record(self, round_number: int, record: TrialRecord, result: Mapping[str, Any],
+               extra: Mapping[str, Any]) -> int:
+        """Add one finished trial (`result`: `TrialResult.to_dict()`); returns its trial number."""
+        ...
+
+    def note_verdict(self, round_number: int, trial_number: int, verdict: Mapping[str, Any]) -> None:
+        """The verdict on a trial recorded by someone else (a worker), judged after it finished."""
+
+    def note_guidance(self, version: Mapping[str, Any]) -> None:
+        """A new version of the Optimizer's guidance (version, after_round, guidance, reason)."""
+
+    def finish(self) -> None:
+        """The run spent its budget."""
 
 
 class Dispatcher(Protocol):
@@ -35,11 +50,9 @@ class Dispatcher(Protocol):
         """Wait until every slot of the round is done; (trial number, result dict) per slot."""
         ...
 
-    def note_verdict(self, round_number: int, verdict: dict[str, Any]) -> None: ...
-
 
 class Progress(Protocol):
-    """What the graph reports while it runs; `lgt.observer.RunObserver` fits it."""
+    """What the graph reports while it runs, as data; `lgt.observer.RunObserver` fits it."""
 
     def on_message(self, text: str) -> None: ...
 
@@ -49,7 +62,13 @@ class Progress(Protocol):
 
     def epoch_reporter(self) -> Reporter: ...
 
+    def on_proposal(self, round_number: int, budget: int, proposal: Mapping[str, Any]) -> None: ...
 
+    def on_verdict(self, record: Mapping[str, Any]) -> None: ...
+
+    def on_guidance(self, version: Mapping[str, Any]) -> None: ...
+
+    def on_schedule_entry(self, entry: Mapping[str, Any]) -> None: ...
 
 
 @dataclass
@@ -57,37 +76,39 @@ class Deps:
     """What the nodes need and the state must not hold."""
 
     target: Target
-    advisor: Any
-    evaluator: Any
-    optimizer: Any
+    evaluator: Evaluator
+    optimizer: GuidanceWriter
     recorder: TrialRecorder
-    run_dir: Path
     progress: Progress
+    advisor: Advisor | None = None  # the serial loop's
+    batch_advisor: BatchAdvisor | None = None  # parallel rounds' (`parallel` > 1)
     seed: int = 0
     optimize_every: int = 3
-    llm_usage: Callable[[], dict[str, float]] = lambda: {}
+    llm_usage: Callable[[], dict[str, float]] = dict
     parallel: int = 1  # proposals per round; above 1, `dispatcher` hands them to workers
     adapt: str = "trial"  # "epoch": the agents also adjust dynamic knobs between the epochs of each trial
     adapt_check: bool = True  # A/B-check every in-run change
     epoch_budget: int | None = None  # stop once this many epochs were trained (A/B branches count)
     dispatcher: Dispatcher | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def metric(self) -> dict[str, str]:
+        """The validation metric as the agents read it."""
+        return {"name": self.target.metric, "direction": self.target.direction}
 
 
 class TuningState(TypedDict, total=False):
     run_id: str
     budget: int
     round: int
-    trials: list[dict[str, Any]]
-    best: int | None
-    pending: dict[str, Any] | None
+    trials: list[TrialRecord]
+    best: int | None  # index into `trials`
+    pending: dict[str, Any] | None  # the next round's candidate (`graphs.proposals.Candidate.to_dict()`)
     pending_batch: list[dict[str, Any]] | None  # parallel rounds: the round's candidates, slot order
     batch_results: list[dict[str, Any]] | None
     last_result: dict[str, Any] | None
     last_adaptation: dict[str, Any] | None  # --adapt epoch: the trial's schedule and epochs trained
     epochs_used: int
-    epoch_budget: int | None  # copied from Deps for the change log
-    adapt: str
     last_verdict: dict[str, Any] | None
     guidance: str
     guidance_history: list[dict[str, Any]]

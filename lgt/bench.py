@@ -13,24 +13,24 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import re
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import optuna
 
 from agents import LLMClient, LLMSettings, make_client
-from lgt.baselines import METHODS, BaselineRequest, run_baseline
+from lgt import methods
+from lgt.baselines import BaselineRequest, run_baseline
 from lgt.errors import UserError
 from lgt.observer import RunObserver
-from lgt.report import describe_machine, write_bench_report
+from lgt.reporting import describe_machine, write_bench_report
+from lgt.runs import RunSpec, check_epoch_budget, check_run_id, check_seed, check_trials, slug
 from lgt.settings import default_storage_url, results_dir
-from lgt.studies import RunSpec, budget_spent, open_storage, redact_url
+from lgt.studies import budget_spent, open_storage, redact_url
 from lgt.tune import TuneRequest, llm_settings, run_tune
-from tuning_targets import TARGET_NAMES
-
-BENCH_METHODS = ("lgt", *METHODS)
+from tuning_targets import check_target_name, target_label
 
 
 @dataclass
@@ -48,28 +48,26 @@ class BenchRequest:
     bench_id: str | None = None
     adapt: str = "trial"
     epoch_budget: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
-
-def check_request(request: BenchRequest) -> None:
-    if not request.targets:
-        raise UserError("--targets is empty; name at least one target")
-    for target in request.targets:
-        if target not in TARGET_NAMES and not target.startswith(("csv:", "synthetic")):
-            raise UserError(f"unknown target {target!r}; choose from: {', '.join(TARGET_NAMES)}")
-    if not request.methods:
-        raise UserError("--methods is empty; name at least one of: " + ", ".join(BENCH_METHODS))
-    for method in request.methods:
-        if method not in BENCH_METHODS:
-            raise UserError(f"unknown method {method!r}; choose from: {', '.join(BENCH_METHODS)}")
-    if not request.seeds:
-        raise UserError("--seeds is empty; give at least one seed, e.g. --seeds 1,2,3")
-    if request.trials < 1:
-        raise UserError(f"--trials must be at least 1, got {request.trials}")
-    if request.epoch_budget is not None and request.epoch_budget < 1:
-        raise UserError(f"--epoch-budget must be at least 1, got {request.epoch_budget}")
-    if request.adapt == "epoch" and request.epoch_budget is None:
-        raise UserError("--adapt epoch compares methods on epochs: give --epoch-budget E as well")
+    def check(self) -> None:
+        if not self.targets:
+            raise UserError("--targets is empty; name at least one target")
+        for target in self.targets:
+            check_target_name(target)
+        if not self.methods:
+            raise UserError("--methods is empty; name at least one of: " + ", ".join(methods.names()))
+        for method in self.methods:
+            methods.get(method)
+        if not self.seeds:
+            raise UserError("--seeds is empty; give at least one seed, e.g. --seeds 1,2,3")
+        for seed in self.seeds:
+            check_seed(seed)
+        check_trials(self.trials)
+        check_epoch_budget(self.epoch_budget)
+        if self.adapt == "epoch" and self.epoch_budget is None:
+            raise UserError("--adapt epoch compares methods on epochs: give --epoch-budget E as well")
+        if self.bench_id is not None:
+            check_run_id(self.bench_id)
 
 
 def bench_id_for(request: BenchRequest) -> str:
@@ -83,11 +81,7 @@ def bench_id_for(request: BenchRequest) -> str:
 
 
 def study_name(bench_id: str, target: str, method: str, seed: int) -> str:
-    return f"{bench_id}.{_slug(target)}.{method}.s{seed}"
-
-
-def _slug(target: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", Path(target[4:]).stem if target.startswith("csv:") else target)
+    return f"{bench_id}.{slug(target_label(target))}.{method}.s{seed}"
 
 
 def run_bench(request: BenchRequest, observer: RunObserver | None = None,
@@ -96,7 +90,7 @@ def run_bench(request: BenchRequest, observer: RunObserver | None = None,
 
     `client_factory` is handed to the LGT runs (tests fake the LLM's HTTP with it).
     """
-    check_request(request)
+    request.check()
     observer = observer or RunObserver()
     storage_url = request.storage or default_storage_url()
     storage = open_storage(storage_url)
@@ -123,9 +117,9 @@ def run_bench(request: BenchRequest, observer: RunObserver | None = None,
 
 
 @contextlib.contextmanager
-def _llm_once(request: BenchRequest, observer: RunObserver) -> Any:
+def _llm_once(request: BenchRequest, observer: RunObserver) -> Iterator[LLMSettings | None]:
     """One LLM endpoint for every LGT run: the embedded model starts once, not per run."""
-    if "lgt" not in request.methods:
+    if not any(methods.get(m).is_agents for m in request.methods):
         yield None
         return
     with llm_settings(request.llm_model, request.llm_base_url, observer) as settings:
@@ -146,8 +140,8 @@ def _run_one(request: BenchRequest, storage: optuna.storages.BaseStorage, storag
     resume = name if existing is not None else None
     out_dir = folder / "runs" / name.removeprefix(bench_id + ".")
     try:
-        if method == "lgt":
-            run_tune(TuneRequest(target=target, trials=request.trials, seed=seed, storage=storage_url,
+        if methods.get(method).is_agents:
+            run_tune(TuneRequest(method=method, target=target, trials=request.trials, seed=seed, storage=storage_url,
                                  data_dir=request.data_dir, target_column=request.target_column,
                                  optimize_every=request.optimize_every, resume=resume, run_id=name,
                                  out_dir=out_dir, adapt=request.adapt, epoch_budget=request.epoch_budget),

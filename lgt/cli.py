@@ -9,12 +9,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, Sequence
+from typing import Any, NoReturn
 
+from lgt import methods
 from lgt.errors import UserError
 
 EXIT_USER_ERROR = 2
+BENCH_DEFAULT = ("lgt", "tpe", "gp", "grid", "random", "default")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,8 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     base = commands.add_parser("baseline", help="tune a target with a classic Optuna method")
     _target_options(base)
-    base.add_argument("--method", required=True,
-                      help="tpe | gp | grid | random | default | tpe-median | tpe-hyperband (TPE with a pruner)")
+    base.add_argument("--method", required=True, help=methods.help_text(agents=False))
     base.add_argument("--trials", type=int, default=15, help="trial budget (default 15; 'default' runs 1)")
     base.add_argument("--seed", type=int, default=0, help="seed for the sampler and the training (default 0)")
     base.add_argument("--storage", help="Optuna storage URL (default sqlite:///results/studies.db)")
@@ -78,9 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="LGT against Optuna TPE, GP, grid, random and no tuning, equal budgets")
     bench.add_argument("--targets", required=True, type=_names, help="comma-separated targets, e.g. digits,iris,wine")
-    bench.add_argument("--methods", type=_names, default=["lgt", "tpe", "gp", "grid", "random", "default"],
-                       help="comma-separated, from lgt,tpe,gp,grid,random,default,tpe-median,tpe-hyperband "
-                            "(default: the first six)")
+    bench.add_argument("--methods", type=_names, default=list(BENCH_DEFAULT),
+                       help=f"comma-separated, from {','.join(methods.names())} (default: {','.join(BENCH_DEFAULT)})")
     bench.add_argument("--trials", type=int, default=15, help="trial budget per run (default 15)")
     bench.add_argument("--seeds", type=_seeds, default=[1, 2, 3], help="comma-separated seeds (default 1,2,3)")
     bench.add_argument("--storage", help="Optuna storage URL (default sqlite:///results/studies.db)")
@@ -254,7 +255,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 def cmd_report(args: argparse.Namespace) -> None:
     from lgt.console import out
-    from lgt.report import rebuild
+    from lgt.reporting import rebuild
 
     out.print(f"report: {rebuild(args.path, args.storage)}")
 
@@ -267,18 +268,17 @@ def cmd_llm(args: argparse.Namespace) -> None:
 
 def _run_and_render(run: Any, storage: str | None) -> dict[str, Any]:
     """Run with progress bars, then print the trials and the best one."""
-    from lgt.console import ProgressObserver, fmt, out, summary_table, trials_table
-    from lgt.outputs import trial_rows
-    from lgt.studies import load_study, open_storage
+    from lgt.console import ProgressObserver, out, summary_table, trials_table
+    from lgt.reporting import load_run, trial_rows
+    from lgt.reporting.text import short as fmt
+    from lgt.settings import default_storage_url
     from tuning_targets import config_diff
 
-    from lgt.settings import default_storage_url
-
     observer = ProgressObserver()
-    summary = run(observer)
-    study = load_study(open_storage(storage or default_storage_url()), summary["study_name"])
-    default = study.user_attrs.get("default_config", {})
-    rows = trial_rows(study)
+    summary: dict[str, Any] = run(observer)
+    run_record = load_run(storage or default_storage_url(), summary["study_name"])
+    default = run_record.attrs.get("default_config", {})
+    rows = trial_rows(run_record)
     for row in rows:
         diff = config_diff(default, {k: row[k] for k in default if k in row})
         row["changes"] = ", ".join(f"{k}={fmt(v[1], 3)}" for k, v in diff.items())
@@ -308,6 +308,9 @@ COMMANDS = {"targets": cmd_targets, "baseline": cmd_baseline, "tune": cmd_tune, 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from lgt.logs import configure
+
+    configure()
     args = build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)

@@ -7,6 +7,7 @@ may pipe.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
@@ -15,19 +16,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from lgt.observer import RunObserver
+from lgt.reporting import lines
+from lgt.reporting.text import short as fmt
 from tuning_targets import Config, EpochRecord, Reporter, TrialResult
 
 # Piped output is read by tools and logs, not wrapped terminals: give tables room.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
-
-
-def fmt(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}"
-    return str(value)
 
 
 class _EpochBar(Reporter):
@@ -73,6 +68,18 @@ class ProgressObserver(RunObserver):
         else:
             self.progress.console.print(f"trial {number}: [red]failed[/] - {escape(str(result.fail_reason))}")
 
+    def on_proposal(self, round_number: int, budget: int, proposal: Mapping[str, Any]) -> None:
+        self.on_message(lines.proposal_line(round_number, budget, proposal))
+
+    def on_verdict(self, record: Mapping[str, Any]) -> None:
+        self.on_message(lines.verdict_line(record, self.metric))
+
+    def on_guidance(self, version: Mapping[str, Any]) -> None:
+        self.on_message(lines.guidance_line(version))
+
+    def on_schedule_entry(self, entry: Mapping[str, Any]) -> None:
+        self.on_message(lines.schedule_line(entry, self.metric))
+
     def on_message(self, text: str) -> None:
         self.progress.console.print(escape(text))  # LLM text and "[bench]" tags are not rich markup
 
@@ -99,7 +106,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
     metric = summary["metric"]
     table.add_row("trial", fmt(summary["best_trial"]))
     table.add_row(f"validation {metric}", fmt(summary["best_val_metric"]))
-    table.add_row(f"test {metric}", fmt(summary["test_metric_of_best"]))
+    table.add_row(f"test {metric}", fmt(summary["test_metric"]))
     table.add_row(f"default config's val {metric}", fmt(summary["default_val_metric"]))
     for key, value in (summary.get("best_extra_metrics") or {}).items():
         table.add_row(key, fmt(value))

@@ -1,27 +1,46 @@
-"""Writes LGT trials into the run's Optuna study, once each.
+"""Writes what an LGT run does into its Optuna study, once each, and refreshes its change log.
 
 LGT trials are trained outside Optuna, so each is added whole with
 `study.add_trial`, carrying the proposal, its reasons and the verdict as
 user attrs. The round number is stored too: it is how a resumed run sees
-that a round already landed and must not be added again.
+that a round already landed and must not be added again. Guidance versions
+and the verdicts of parallel rounds are study attrs. After each write the
+change log is rendered again from the study (`lgt.reporting`), so it never
+says anything the storage does not hold.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from agents.records import TrialRecord
 from graphs.state import Progress
 from lgt.studies import fail_stale, is_counted, trial_attrs
 from tuning_targets import Target, TrialResult
 
+# Record keys stored under the same name as trial attrs, beside the proposal (the record's `changes`).
+_STORED = ("reasons", "expected_effect", "notes", "verdict", "schedule", "epochs_trained", "final_config",
+           "stop_reason")
+
+
+def proposal_attrs(candidate: Mapping[str, Any]) -> dict[str, Any]:
+    """What a trial stores about the proposal that made it (a candidate or a record)."""
+    return {"source": candidate["source"], "proposal": dict(candidate.get("changes") or {}),
+            "reasons": dict(candidate.get("reasons") or {}),
+            "expected_effect": candidate.get("expected_effect") or "", "notes": list(candidate.get("notes") or [])}
+
 
 class StudyRecorder:
-    def __init__(self, study: optuna.Study, target: Target, method: str = "lgt") -> None:
-        self.study, self.target, self.method = study, target, method
+    """The graph's `TrialRecorder` on an Optuna study; `on_change` runs after every write."""
+
+    def __init__(self, study: optuna.Study, target: Target, method: str, *,
+                 on_change: Callable[[], None] = lambda: None) -> None:
+        self.study, self.target, self.method, self.on_change = study, target, method, on_change
         self.distributions = target.space.distributions()
 
     def find(self, round_number: int) -> int | None:
@@ -30,16 +49,30 @@ class StudyRecorder:
                 return trial.number
         return None
 
-    def record(self, round_number: int, config: dict[str, Any], result: dict[str, Any],
-               attrs: dict[str, Any]) -> int:
-        outcome = TrialResult.from_dict(result)
-        user_attrs = trial_attrs(config, outcome, self.method, attrs.get("source", self.method))
-        user_attrs |= {k: v for k, v in attrs.items() if k != "source"} | {"round": round_number}
+    def record(self, round_number: int, record: TrialRecord, result: Mapping[str, Any],
+               extra: Mapping[str, Any]) -> int:
+        outcome = TrialResult.from_dict(dict(result))
+        config = dict(record["config"])
+        user_attrs = trial_attrs(config, outcome, self.method, record["source"]) | proposal_attrs(record)
+        user_attrs |= {k: record[k] for k in _STORED if k in record}  # type: ignore[literal-required]
+        user_attrs |= dict(extra) | {"round": round_number}
         self.study.add_trial(optuna.trial.create_trial(
             params=config, distributions=self.distributions,
             state=TrialState.COMPLETE if outcome.ok else TrialState.FAIL,
             value=outcome.val_metric if outcome.ok else None, user_attrs=user_attrs))
+        self.on_change()
         return self.study.get_trials(deepcopy=False)[-1].number
+
+    def note_verdict(self, round_number: int, trial_number: int, verdict: Mapping[str, Any]) -> None:
+        self.study.set_user_attr(f"verdict_round_{round_number}", {"trial": trial_number, **verdict})
+        self.on_change()
+
+    def note_guidance(self, version: Mapping[str, Any]) -> None:
+        self.study.set_user_attr(f"guidance_v{version['version']}", dict(version))
+        self.on_change()
+
+    def finish(self) -> None:
+        self.on_change()
 
 
 class StudyDispatcher:
@@ -48,12 +81,13 @@ class StudyDispatcher:
     Each config is queued with `enqueue_trial`, carrying its round, slot and
     proposal as user attrs, so a worker's finished trial is recorded with
     the proposal that made it, and a retried trial (its worker died) keeps
-    them too. The round's verdict is a study user attr, since Optuna freezes
-    a finished trial's attributes.
+    them too. The round's verdict is a study user attr (`StudyRecorder.note_verdict`),
+    since Optuna freezes a finished trial's attributes.
     """
 
-    def __init__(self, study: optuna.Study, target: Target, *, poll: float = 1.0, hint: str = "") -> None:
-        self.study, self.target, self.poll, self.hint = study, target, poll, hint
+    def __init__(self, study: optuna.Study, target: Target, method: str, *, poll: float = 1.0,
+                 hint: str = "") -> None:
+        self.study, self.target, self.method, self.poll, self.hint = study, target, method, poll, hint
 
     def _round(self, round_number: int) -> list[FrozenTrial]:
         return [t for t in self.study.get_trials(deepcopy=False) if t.user_attrs.get("round") == round_number]
@@ -62,9 +96,7 @@ class StudyDispatcher:
         if self._round(round_number):
             return  # queued before a restart
         for slot, candidate in enumerate(candidates):
-            attrs = {"method": "lgt", "round": round_number, "slot": slot, "source": candidate["source"],
-                     "proposal": candidate["changes"], "reasons": candidate["reasons"],
-                     "expected_effect": candidate["expected_effect"], "notes": candidate["notes"]}
+            attrs = {"method": self.method, "round": round_number, "slot": slot, **proposal_attrs(candidate)}
             self.study.enqueue_trial(candidate["config"], user_attrs=attrs | (first_attrs if slot == 0 else {}))
 
     def collect(self, round_number: int, size: int, progress: Progress) -> list[tuple[int, dict[str, Any]]]:
@@ -79,9 +111,6 @@ class StudyDispatcher:
                                     + (f" ({self.hint})" if self.hint and said < 0 else ""))
                 said = len(done)
             time.sleep(self.poll)
-
-    def note_verdict(self, round_number: int, verdict: dict[str, Any]) -> None:
-        self.study.set_user_attr(f"verdict_round_{round_number}", verdict)
 
 
 def _result(trial: FrozenTrial) -> dict[str, Any]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-import re
-from datetime import datetime, timezone
 from pathlib import Path
+
+from lgt.errors import UserError
+from lgt.runs import check_run_id
 
 
 def results_dir() -> Path:
@@ -19,14 +20,12 @@ def default_storage_url() -> str:
     return f"sqlite:///{path}"
 
 
-def new_run_id(target: str, method: str, seed: int) -> str:
-    slug = re.sub(r"[^A-Za-z0-9]+", "_", Path(target.removeprefix("csv:")).stem if target.startswith("csv:")
-                  else target).strip("_")
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return f"{slug}-{method}-s{seed}-{stamp}"
-
-
 def run_dir(run_id: str) -> Path:
-    path = results_dir() / run_id
+    """`results/<run-id>/`, created; never anywhere else, whatever the run id (or a shared database) says."""
+    check_run_id(run_id)
+    root = results_dir().resolve()
+    path = (root / run_id).resolve()
+    if path.parent != root:
+        raise UserError(f"run id {run_id!r} would write outside {root}")
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -10,68 +10,18 @@ optuna-dashboard shows.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 import warnings
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
+from lgt import optuna_private
 from lgt.errors import UserError
+from lgt.runs import RunSpec
 from tuning_targets import Config, Target, TrialResult
-
-optuna.logging.set_verbosity(logging.WARNING)
-# Our workers drive heartbeats themselves around ask/tell (lgt.worker.heartbeat).
-warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used", category=UserWarning)
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """What identifies a run; stored on the study so a resume rebuilds the same thing."""
-
-    run_id: str
-    target: str
-    method: str
-    seed: int
-    trials: int
-    data_dir: str | None = None
-    target_column: str | None = None
-    task: str | None = None
-    epoch_budget: int | None = None  # a budget in epochs (every method trains the same total); `trials` caps it too
-
-    def to_attrs(self) -> dict[str, Any]:
-        return dict(vars(self))
-
-    @classmethod
-    def from_study(cls, study: optuna.Study) -> RunSpec:
-        attrs = study.user_attrs
-        try:
-            return cls(**{k: attrs[k] for k in cls.__dataclass_fields__ if k in attrs})
-        except TypeError:
-            raise UserError(f"study {study.study_name!r} was not written by lgt (its attributes are missing)") from None
-
-
-@dataclass(kw_only=True)
-class RunRequest:
-    """What every run command takes: the target, the budget, where to store it."""
-
-    target: str
-    trials: int
-    seed: int = 0
-    storage: str | None = None
-    data_dir: str | None = None
-    target_column: str | None = None
-    task: str | None = None
-    resume: str | None = None
-    epoch_budget: int | None = None  # stop once this many epochs were trained, over all trials
-    run_id: str | None = None  # a fixed name (the bench names its runs); default: target-method-seed-time
-    out_dir: Path | None = None  # where the run's files go; default results/<run-id>/
-
 
 # Workers prove they are alive by a heartbeat on the storage; a trial whose
 # heartbeat is older than the grace period is failed and queued again.
@@ -144,6 +94,7 @@ def create_study(storage: optuna.storages.BaseStorage, spec: RunSpec, target: Ta
     for key, value in spec.to_attrs().items():
         study.set_user_attr(key, value)
     study.set_user_attr("metric", target.metric)
+    study.set_user_attr("target_task", target.task)  # the task in effect (RunSpec.task is only an override)
     study.set_user_attr("space", json.loads(target.space.to_json()))
     study.set_user_attr("default_config", target.default_config)
     return study
@@ -204,11 +155,6 @@ def claimed_trials(study: optuna.Study) -> list[FrozenTrial]:
             if t.state in (TrialState.RUNNING, TrialState.WAITING) or is_counted(t)]
 
 
-def heartbeat_enabled(study: optuna.Study) -> bool:
-    # A loaded study wraps its RDBStorage in a cache; both implement Optuna's heartbeat interface.
-    return is_heartbeat_enabled(study._storage)
-
-
 def fail_stale(study: optuna.Study) -> None:
     """Fail trials whose worker stopped beating; the retry callback queues them again."""
     with warnings.catch_warnings():
@@ -225,12 +171,12 @@ def close_interrupted(study: optuna.Study) -> int:
     while other workers run. A RUNNING trial no worker claimed (no heartbeat
     to wait for), or any RUNNING trial without heartbeats, is taken as dead.
     """
-    if heartbeat_enabled(study):
+    if optuna_private.heartbeat_enabled(study):
         fail_stale(study)
     stale = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-             if not (heartbeat_enabled(study) and t.user_attrs.get("worker"))]
+             if not (optuna_private.heartbeat_enabled(study) and t.user_attrs.get("worker"))]
     for trial in stale:
-        study._storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
+        optuna_private.set_user_attr(study, trial, "interrupted", True)
         study.tell(trial.number, state=TrialState.FAIL)
     return len(stale)
 
@@ -270,4 +216,4 @@ def best_trial(study: optuna.Study) -> FrozenTrial | None:
     if not complete:
         return None
     sign = 1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1.0
-    return max(complete, key=lambda t: (sign * float(t.value), -t.number))  # ties: the earliest
+    return max(complete, key=lambda t: (sign * float(t.value or 0.0), -t.number))  # ties: the earliest

@@ -10,35 +10,48 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
+import optuna
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
-from agents import Advisor, EmbeddedServer, Evaluator, LLMClient, LLMSettings, Optimizer, Transcript, make_client
-from agents import needs_embedded_server
-from agents.batch_advisor import BatchAdvisor
+from agents import (
+    Advisor,
+    BatchAdvisor,
+    EmbeddedServer,
+    Evaluator,
+    LLMClient,
+    LLMSettings,
+    Optimizer,
+    Transcript,
+    make_client,
+    needs_embedded_server,
+)
 from graphs.batch import build_batch_graph
 from graphs.state import Deps
 from graphs.tuning import build_graph
-from lgt.baselines import build_target
+from lgt import methods, reporting
 from lgt.errors import UserError
 from lgt.observer import RunObserver
-from lgt.outputs import write_run_outputs
-from lgt.report import write_run_report
 from lgt.recorder import StudyDispatcher, StudyRecorder
-from lgt.settings import default_storage_url, new_run_id, run_dir
-from lgt.studies import (RunRequest, RunSpec, add_wall_time, create_study, libpq_url, load_study, open_storage,
-                         redact_url)
+from lgt.reporting.changelog import write as write_changelog
+from lgt.reporting.store import read_run
+from lgt.runs import RunRequest, RunSpec, build_target, new_run_id
+from lgt.settings import default_storage_url, run_dir
+from lgt.studies import add_wall_time, create_study, libpq_url, load_study, open_storage, redact_url
 
 Approver = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 @dataclass(kw_only=True)
 class TuneRequest(RunRequest):
+    method: str = "lgt"  # an agents method of `lgt.methods`
     llm_model: str | None = None
     llm_base_url: str | None = None
     optimize_every: int = 3
@@ -46,6 +59,21 @@ class TuneRequest(RunRequest):
     parallel: int = 1  # proposals per round; above 1, `lgt worker`s train them
     adapt: str = "trial"  # "epoch": the agents also adjust dynamic knobs between epochs of each trial
     adapt_check: bool = True  # A/B-check each in-run change from a snapshot
+
+    def check(self) -> None:
+        super().check()
+        if not methods.get(self.method).is_agents:
+            raise UserError(f"{self.method} is a classic method: run it with `lgt baseline --method {self.method}`")
+        if self.optimize_every < 0:
+            raise UserError(f"--optimize-every must be 0 (never) or more, got {self.optimize_every}")
+        if self.parallel < 1:
+            raise UserError(f"--parallel must be at least 1, got {self.parallel}")
+        if self.parallel > 1 and self.approve:
+            raise UserError("--approve works one proposal at a time; use it with --parallel 1")
+        if self.adapt not in ("trial", "epoch"):
+            raise UserError(f"--adapt must be 'trial' or 'epoch', got {self.adapt!r}")
+        if self.adapt == "epoch" and self.parallel > 1:
+            raise UserError("--adapt epoch runs the agents inside each trial; use it with --parallel 1")
 
 
 @contextlib.contextmanager
@@ -63,7 +91,7 @@ def checkpointer(storage_url: str, folder: Path) -> Iterator[BaseCheckpointSaver
             with PostgresSaver.from_conn_string(url) as saver:
                 saver.setup()
                 yield saver
-        except Exception as exc:  # noqa: BLE001 - psycopg errors name the cause in their first line
+        except Exception as exc:
             if isinstance(exc, (UserError, KeyboardInterrupt)) or "psycopg" not in type(exc).__module__:
                 raise
             raise UserError(f"checkpoints in {redact_url(storage_url)}: {str(exc).splitlines()[0]}") from None
@@ -85,6 +113,10 @@ def llm_settings(model: str | None, base_url: str | None, observer: RunObserver)
         yield server.llm_settings()
 
 
+def _refresh_changelog(study: optuna.Study, folder: Path) -> None:
+    write_changelog(read_run(study), folder)
+
+
 def run_tune(request: TuneRequest, observer: RunObserver | None = None, approver: Approver | None = None,
              client_factory: Callable[[LLMSettings], LLMClient] = make_client,
              llm: LLMSettings | None = None) -> dict[str, Any]:
@@ -94,21 +126,8 @@ def run_tune(request: TuneRequest, observer: RunObserver | None = None, approver
     default the real `ChatOpenAI` client is built from the settings. `llm`
     skips endpoint resolution (the bench starts the embedded model once).
     """
+    request.check()
     observer = observer or RunObserver()
-    if request.trials < 1 and not request.resume:
-        raise UserError(f"--trials must be at least 1, got {request.trials}")
-    if request.optimize_every < 0:
-        raise UserError(f"--optimize-every must be 0 (never) or more, got {request.optimize_every}")
-    if request.parallel < 1:
-        raise UserError(f"--parallel must be at least 1, got {request.parallel}")
-    if request.parallel > 1 and request.approve:
-        raise UserError("--approve works one proposal at a time; use it with --parallel 1")
-    if request.adapt not in ("trial", "epoch"):
-        raise UserError(f"--adapt must be 'trial' or 'epoch', got {request.adapt!r}")
-    if request.adapt == "epoch" and request.parallel > 1:
-        raise UserError("--adapt epoch runs the agents inside each trial; use it with --parallel 1")
-    if request.epoch_budget is not None and request.epoch_budget < 1:
-        raise UserError(f"--epoch-budget must be at least 1, got {request.epoch_budget}")
     storage_url = request.storage or default_storage_url()
     if request.resume:
         storage = open_storage(storage_url)
@@ -122,8 +141,8 @@ def run_tune(request: TuneRequest, observer: RunObserver | None = None, approver
     else:
         parallel, optimize_every = request.parallel, request.optimize_every
         adapt, adapt_check = request.adapt, request.adapt_check
-        spec = RunSpec(request.run_id or new_run_id(request.target, "lgt", request.seed), request.target, "lgt",
-                       request.seed, request.trials, request.data_dir, request.target_column, request.task,
+        spec = RunSpec(request.run_id or new_run_id(request.target, request.method, request.seed), request.target,
+                       request.method, request.seed, request.trials, request.data_dir, request.target_column, request.task,
                        request.epoch_budget)
         target = build_target(spec)
         storage = open_storage(storage_url)
@@ -134,7 +153,7 @@ def run_tune(request: TuneRequest, observer: RunObserver | None = None, approver
         study.set_user_attr("adapt_check", adapt_check)
     folder = request.out_dir or run_dir(spec.run_id)
     folder.mkdir(parents=True, exist_ok=True)
-    thread = {"configurable": {"thread_id": spec.run_id}}
+    thread: RunnableConfig = {"configurable": {"thread_id": spec.run_id}}
     started_at = time.perf_counter()
     given = contextlib.nullcontext(llm) if llm else llm_settings(request.llm_model, request.llm_base_url, observer)
     with given as settings, checkpointer(storage_url, folder) as saver:
@@ -142,11 +161,14 @@ def run_tune(request: TuneRequest, observer: RunObserver | None = None, approver
         transcript = Transcript(folder / "transcript.jsonl", secrets=settings.secrets)
         client = client_factory(settings)
         hint = f"start workers with: lgt worker --storage {redact_url(storage_url)} --study {spec.run_id}"
-        deps = Deps(target=target, advisor=(BatchAdvisor if parallel > 1 else Advisor)(client, transcript),
-                    evaluator=Evaluator(client, transcript), optimizer=Optimizer(client, transcript),
-                    recorder=StudyRecorder(study, target), run_dir=folder, progress=observer, seed=spec.seed,
+        recorder = StudyRecorder(study, target, spec.method,
+                                 on_change=lambda: _refresh_changelog(study, folder))
+        deps = Deps(target=target, evaluator=Evaluator(client, transcript), optimizer=Optimizer(client, transcript),
+                    recorder=recorder, progress=observer, seed=spec.seed,
+                    advisor=Advisor(client, transcript) if parallel == 1 else None,
+                    batch_advisor=BatchAdvisor(client, transcript) if parallel > 1 else None,
                     optimize_every=optimize_every, llm_usage=transcript.usage, parallel=parallel,
-                    dispatcher=StudyDispatcher(study, target, hint=hint) if parallel > 1 else None,
+                    dispatcher=StudyDispatcher(study, target, spec.method, hint=hint) if parallel > 1 else None,
                     adapt=adapt, adapt_check=adapt_check, epoch_budget=spec.epoch_budget)
         graph = (build_batch_graph() if parallel > 1 else build_graph(approve=request.approve)).compile(
             checkpointer=saver)
@@ -158,7 +180,7 @@ def run_tune(request: TuneRequest, observer: RunObserver | None = None, approver
             payload = None  # finished already: invoking again is a no-op
         try:
             while True:
-                result = graph.invoke(payload, thread, context=deps)
+                result = graph.invoke(payload, thread, context=deps, version="v1")
                 interrupts = result.get("__interrupt__") if isinstance(result, dict) else None
                 if not interrupts:
                     break
@@ -166,9 +188,7 @@ def run_tune(request: TuneRequest, observer: RunObserver | None = None, approver
                 payload = Command(resume=answer)
         finally:
             add_wall_time(study, time.perf_counter() - started_at)
-    summary = write_run_outputs(study, storage_url, folder)
-    summary |= {"run_dir": str(folder), "report": str(write_run_report(storage_url, spec.run_id, folder)),
-                "changelog": str(folder / "changelog.md"),
-                "transcript": str(folder / "transcript.jsonl"), "llm_model": settings.model}
+    summary = reporting.write_run_files(storage_url, spec.run_id, folder)
+    summary |= {"transcript": str(folder / "transcript.jsonl"), "llm_model": settings.model}
     observer.on_run_end(summary)
     return summary

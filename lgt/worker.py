@@ -18,25 +18,36 @@ they share; there is no scheduler of our own. Each worker:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import optuna
-from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
+from lgt import methods, optuna_private
 from lgt.errors import UserError
 from lgt.observer import RunObserver
-from lgt.studies import (RunSpec, budget_left, budget_spent, claimed_trials, counted_trials, fail_stale,
-                         finish_trial, heartbeat_enabled, load_study, open_storage, trial_attrs)
+from lgt.runs import RunSpec, build_target
+from lgt.studies import (
+    budget_left,
+    budget_spent,
+    claimed_trials,
+    counted_trials,
+    fail_stale,
+    finish_trial,
+    load_study,
+    open_storage,
+    trial_attrs,
+)
 from tuning_targets import Config, Reporter, Target, TrialResult
 
 POLL_SECONDS = 1.0
@@ -47,38 +58,29 @@ def worker_name() -> str:
 
 
 @contextmanager
-def heartbeat(study: optuna.Study, trial_id: int) -> Iterator[None]:
+def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
     """Record a heartbeat for the trial every interval while the block runs."""
-    if not heartbeat_enabled(study):
+    if not optuna_private.heartbeat_enabled(study):
         yield
         return
-    storage = study._storage
-    assert isinstance(storage, BaseHeartbeat)
-    interval = storage.get_heartbeat_interval() or 10
+    interval = optuna_private.heartbeat_interval(study)
     stop = threading.Event()
 
     def beat() -> None:
         while True:
-            try:
-                storage.record_heartbeat(trial_id)
-            except Exception:  # noqa: BLE001 - a missed beat is retried; the trial goes on
-                pass
+            with contextlib.suppress(Exception):  # a missed beat is retried; the trial goes on
+                optuna_private.record_heartbeat(study, trial)
             if stop.wait(interval):
                 return
 
-    storage.record_heartbeat(trial_id)
-    thread = threading.Thread(target=beat, name=f"heartbeat-{trial_id}", daemon=True)
+    optuna_private.record_heartbeat(study, trial)
+    thread = threading.Thread(target=beat, name=f"heartbeat-{trial.number}", daemon=True)
     thread.start()
     try:
         yield
     finally:
         stop.set()
         thread.join()
-
-
-def is_queued(trial: optuna.Trial) -> bool:
-    """True when the trial came out of the queue (enqueued or a retry), not from the sampler."""
-    return "fixed_params" in trial.study._storage.get_trial_system_attrs(trial._trial_id)
 
 
 def release(study: optuna.Study, trial: optuna.Trial) -> None:
@@ -116,7 +118,7 @@ def work(study: optuna.Study, target: Target, spec: RunSpec, observer: RunObserv
             continue
         waiting_said = False
         trial = study.ask(distributions)
-        if (queue_only and not is_queued(trial)) or _past_budget(study, trial.number, spec.trials):
+        if (queue_only and not optuna_private.came_from_queue(trial)) or _past_budget(study, trial.number, spec.trials):
             release(study, trial)  # lost a race for the last slot (or for the queued proposal)
             continue
         ran += _run_one(study, trial, target, spec, observer, len(counted_trials(study)) + 1)
@@ -137,7 +139,7 @@ def _run_one(study: optuna.Study, trial: optuna.Trial, target: Target, spec: Run
     _, epochs_left = budget_left(study, spec)
     prune = not isinstance(study.pruner, optuna.pruners.NopPruner)
     try:
-        with heartbeat(study, trial._trial_id):
+        with heartbeat(study, trial):
             result, pruned = train_trial(target, config, spec.seed, observer.epoch_reporter(), epochs_left,
                                          trial if prune else None)
     except BaseException:
@@ -193,25 +195,24 @@ class WorkerRequest:
 
 def run_worker(request: WorkerRequest, observer: RunObserver | None = None) -> dict[str, Any]:
     """Join a study and work until its budget is spent; returns what this worker did."""
-    from lgt.baselines import build_target, make_pruner, make_sampler
-
     observer = observer or RunObserver()
     storage = open_storage(request.storage)
     spec = RunSpec.from_study(load_study(storage, request.study))
     if request.data_dir:
-        spec = RunSpec(**{**spec.to_attrs(), "data_dir": request.data_dir})
+        spec = spec.replace(data_dir=request.data_dir)
     if spec.trials < 1:
         raise UserError(f"study {request.study!r} has no trial budget")
+    method = methods.get(spec.method)
     target = build_target(spec)
-    lgt = spec.method == "lgt"
+    agents = method.is_agents
     # Each worker seeds its sampler apart: with one seed, parallel TPE/random workers would all
     # draw the same startup configs.
-    sampler = None if lgt else make_sampler(spec.method, target, spec.seed * 100_003 + os.getpid(), spec.trials)
-    study = load_study(storage, request.study, sampler,
-                       None if lgt else make_pruner(spec.method, target, spec.trials))
+    seed = (spec.seed * 100_003 + os.getpid()) % (2**32)
+    sampler = None if agents else method.make_sampler(target, seed, spec.trials)
+    study = load_study(storage, request.study, sampler, None if agents else method.make_pruner(target, spec.trials))
     observer.on_message(f"worker {worker_name()} on study {spec.run_id!r} ({spec.method}, {spec.target}, "
                         f"budget {spec.trials})")
-    ran = work(study, target, spec, observer, queue_only=lgt)
+    ran = work(study, target, spec, observer, queue_only=agents)
     done = len(counted_trials(study))
     return {"study_name": spec.run_id, "trials_run_here": ran, "trials_done": done, "budget": spec.trials,
             "data_dir": str(Path(spec.data_dir)) if spec.data_dir else None}

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
-
 from scripted_llm import ScriptedLLM
 
 
@@ -24,7 +23,7 @@ def serve(llm: ScriptedLLM) -> Iterator[str]:
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server API
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             request = httpx.Request("POST", f"http://llm.test{self.path}", content=body)
             with lock:

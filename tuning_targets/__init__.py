@@ -5,8 +5,8 @@ Knows nothing of LLMs; the agents see these targets only as plain data.
 
 from tuning_targets.base import Target
 from tuning_targets.records import EpochRecord, Reporter, TrialResult
-from tuning_targets.registry import TARGET_NAMES, make_target
+from tuning_targets.registry import TARGET_NAMES, check_target_name, make_target, target_label
 from tuning_targets.space import Config, SearchSpace, config_diff, config_key
 
 __all__ = ["TARGET_NAMES", "Config", "EpochRecord", "Reporter", "SearchSpace", "Target", "TrialResult",
-           "config_diff", "config_key", "make_target"]
+           "check_target_name", "config_diff", "config_key", "make_target", "target_label"]

@@ -125,7 +125,7 @@ class ImageTarget(Target):
         x_train, y_train, x_test, y_test = self.read_arrays()
         rng = np.random.default_rng(self.split_seed)
         order = rng.permutation(len(x_train))
-        n_val = max(1, int(round(len(x_train) * VAL_FRACTION)))
+        n_val = max(1, round(len(x_train) * VAL_FRACTION))
         val_idx, train_idx = order[:n_val], order[n_val:]
         train_f = torch.from_numpy(x_train[train_idx]).float().div_(255)
         mean = train_f.mean(dim=(0, 2, 3), keepdim=True)

@@ -43,3 +43,21 @@ def make_target(name: str, *, data_dir: Path | None = None, target_column: str |
     if name == "synthetic" or name.startswith("synthetic:"):
         return parse_synthetic(name, split_seed=split_seed)
     raise UserError(f"unknown target {name!r}; choose one of: {', '.join(TARGET_NAMES)}")
+
+
+def check_target_name(name: str) -> str:
+    """`name` if it names a target family (without reading any data); a one-line UserError otherwise."""
+    if name in IMAGE_TARGETS or name in SKLEARN_TARGETS or name == "synthetic" or name.startswith(("csv:", "synthetic:")):
+        return name
+    raise UserError(f"unknown target {name!r}; choose one of: {', '.join(TARGET_NAMES)}")
+
+
+def target_label(name: str) -> str:
+    """How a target is shown to people: a CSV by its file's stem, never its full local path.
+
+    The path stays in the run's metadata (the study's `target` attr), where
+    a resume or a worker needs it; tables, plot names and reports use this.
+    """
+    if name.startswith("csv:"):
+        return Path(name[4:]).stem or "csv"
+    return name

@@ -15,8 +15,9 @@ import json
 import math
 import random
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import optuna.distributions as od
 
@@ -133,7 +134,7 @@ class IntKnob(Knob):
 
     def coerce(self, value: Any) -> Value:
         number = _read_number(value, "an integer")
-        snapped = min(max(int(round(number)), self.low), self.high)
+        snapped = min(max(round(number), self.low), self.high)
         if isinstance(value, str):
             raise _Repair(snapped, f"{self.name}={value!r} is text, not an integer; read as {snapped}")
         if snapped != number:
@@ -142,7 +143,7 @@ class IntKnob(Knob):
 
     def sample(self, rng: random.Random) -> Value:
         if self.log:
-            return int(round(math.exp(rng.uniform(math.log(self.low), math.log(self.high)))))
+            return round(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
         return rng.randint(self.low, self.high)
 
     def grid_levels(self, default: Value) -> list[Value]:
@@ -192,7 +193,7 @@ class CategoricalKnob(Knob):
 def _read_number(value: Any, kind: str) -> float:
     """A finite float from a number or numeric text; ValueError for anything else."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValueError(f"expected {kind}, got {value!r}")
+        raise ValueError(f"expected {kind}, got {value!r}")  # noqa: TRY004 - callers read ValueError as "unreadable"
     try:
         number = float(value)
     except ValueError:

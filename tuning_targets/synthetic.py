@@ -52,7 +52,7 @@ class SyntheticTarget(Target):
         return {"x": 0.2, "y": 0.8, "shape": "narrow", "epochs": 2}
 
     def score(self, config: Config) -> float:
-        distance = (config["x"] - OPTIMUM["x"]) ** 2 + (config["y"] - OPTIMUM["y"]) ** 2
+        distance = (float(config["x"]) - OPTIMUM["x"]) ** 2 + (float(config["y"]) - OPTIMUM["y"]) ** 2
         return round(0.9 * math.exp(-3.0 * distance) + (0.05 if config["shape"] == "wide" else 0.0), 6)
 
     def load_splits(self, config: Config) -> TensorSplits:
@@ -79,7 +79,7 @@ class SyntheticTarget(Target):
         for epoch in range(1, epochs + 1):
             time.sleep(self.seconds / epochs)
             value = round(final * (1 - 0.5 ** epoch) / (1 - 0.5 ** epochs), 6)
-            record = EpochRecord(epoch, train_loss=1 - value, val_loss=1 - value, val_metric=value, lr=config["x"],
+            record = EpochRecord(epoch, train_loss=1 - value, val_loss=1 - value, val_metric=value, lr=float(config["x"]),
                                  seconds=self.seconds / epochs)
             history.append(record)
             reporter.on_epoch(record)

@@ -10,8 +10,9 @@ four things LGT tunes.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,8 +22,14 @@ from sklearn.compose import ColumnTransformer
 from sklearn.feature_selection import SelectKBest, f_classif, f_regression
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import (FunctionTransformer, MinMaxScaler, OneHotEncoder, PolynomialFeatures, RobustScaler,
-                                   StandardScaler)
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    MinMaxScaler,
+    OneHotEncoder,
+    PolynomialFeatures,
+    RobustScaler,
+    StandardScaler,
+)
 from torch import nn
 
 from lgt.errors import UserError
@@ -261,7 +268,7 @@ class _FractionSelect(BaseEstimator, TransformerMixin):  # type: ignore[misc]
         self.fraction = fraction
 
     def fit(self, x: Any, y: Any) -> _FractionSelect:
-        k = max(1, int(round(x.shape[1] * self.fraction)))
+        k = max(1, round(x.shape[1] * self.fraction))
         with np.errstate(divide="ignore", invalid="ignore"):
             self.selector_ = SelectKBest(self.score, k=k).fit(x, y)
         return self

@@ -73,8 +73,9 @@ class TensorSplits:
     y_scale: float = 1.0
 
     def to(self, device: torch.device) -> TensorSplits:
-        moved = {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in vars(self).items()}
-        return TensorSplits(**moved)
+        moved: dict[str, Any] = {k: v.to(device, non_blocking=True) for k, v in vars(self).items()
+                                 if isinstance(v, torch.Tensor)}
+        return dataclasses.replace(self, **moved)
 
     def nbytes(self) -> int:
         return sum(v.element_size() * v.nelement() for v in vars(self).values() if isinstance(v, torch.Tensor))
@@ -98,7 +99,7 @@ class TrainSettings:
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> TrainSettings:
         names = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in config.items() if k in names})  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in config.items() if k in names})
 
 
 def make_optimizer(settings: TrainSettings, params: Any) -> torch.optim.Optimizer:

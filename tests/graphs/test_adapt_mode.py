@@ -15,11 +15,12 @@ from pathlib import Path
 import optuna
 import pytest
 from PIL import Image
+from scripted_llm import SECRET, ScriptedLLM
 
 from lgt.observer import RunObserver
+from lgt.reporting import rebuild
 from lgt.studies import counted_trials
 from lgt.tune import TuneRequest, run_tune
-from scripted_llm import SECRET, ScriptedLLM
 from tuning_targets import TrialResult
 
 UNHEALTHY = json.dumps({"healthy": False, "analysis": "Training loss barely falls; the rate looks too high.",
@@ -65,6 +66,11 @@ def test_adapt_epoch_writes_the_schedule_and_spends_exactly_the_epoch_budget(tmp
     assert f"({plot.name})" in changelog
     with Image.open(plot) as image:
         assert image.size[0] > 300 and image.size[1] > 200
+    # The schedule lives in the storage: a rebuild writes the same change log and draws the plot again.
+    plot.unlink()
+    (run_dir / "changelog.md").unlink()
+    rebuild(run_dir, f"sqlite:///{tmp_path / 'studies.db'}")
+    assert (run_dir / "changelog.md").read_text() == changelog and plot.exists()
 
 
 def test_a_structural_change_mid_run_is_refused_with_its_reason(tmp_path: Path) -> None:

@@ -13,14 +13,15 @@ from typing import Any
 
 import pytest
 import torch
+from recording import Recorder
 from scripted_llm import ScriptedLLM
 
 from agents import Advisor, Evaluator, LLMSettings, Transcript
 from graphs.adaptation import AdaptiveTrial, ab_epoch, run_adaptive_trial, vet_changes
-from graphs.schedule import plot_schedule, schedule_lines
+from lgt.reporting.plots import plot_schedule
+from lgt.reporting.schedule import describe_entry, schedule_lines
 from tuning_targets.registry import make_target
 from tuning_targets.trainer import TrainingRun, TrainSettings
-from recording import Recorder
 
 CPU = torch.device("cpu")
 HOT: dict[str, Any] = {"optimizer": "sgd", "learning_rate": 0.3, "momentum": 0.99, "batch_size": 32, "conv_channels": 8,
@@ -57,8 +58,8 @@ def agents_asked(llm: ScriptedLLM) -> list[str]:
 
 def test_a_lower_learning_rate_after_a_diverging_epoch_is_kept_by_the_ab_check(tmp_path: Path) -> None:
     llm = ScriptedLLM(evaluator=[verdict(False), verdict(True), verdict(True)], advisor=[change(learning_rate=0.01)])
-    reporter, lines = Recorder(), list[str]()
-    trial = adapt(llm, reporter=reporter, on_message=lines.append)
+    reporter, entries = Recorder(), list[dict[str, object]]()
+    trial = adapt(llm, reporter=reporter, on_entry=entries.append)
 
     assert trial.result.ok and trial.stop_reason == "planned epochs done"
     assert len(trial.result.history) == 4 and trial.epochs_trained == 5  # epoch 2 was trained twice
@@ -82,7 +83,8 @@ def test_a_lower_learning_rate_after_a_diverging_epoch_is_kept_by_the_ab_check(t
     assert log[1].startswith("- Epoch 2: learning_rate 0.3 -> 0.01, because set learning_rate to 0.01")
     assert "A/B check: kept (val accuracy" in log[1]
     assert "no change (the Evaluator judged the curve healthy" in log[2]
-    assert [line.strip() for line in lines] == [line[2:] for line in log]
+    assert entries == trial.schedule  # each entry reached the console as its epoch ended
+    assert [f"- {describe_entry(e, 'accuracy')}" for e in entries] == log
     png = plot_schedule(tmp_path / "schedule.png", trial.schedule, "accuracy", title="digits")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

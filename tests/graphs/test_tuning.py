@@ -8,10 +8,10 @@ from pathlib import Path
 import httpx
 import optuna
 import pytest
+from scripted_llm import RATIONALE, SECRET, ScriptedLLM, proposal
 
 from lgt.observer import RunObserver
 from lgt.tune import TuneRequest, run_tune
-from scripted_llm import RATIONALE, SECRET, ScriptedLLM, proposal
 from tuning_targets import TrialResult, config_key, make_target
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import matplotlib.image
 import optuna
 import pytest
+from scripted_llm import SECRET, ScriptedLLM
 
 from lgt.bench import BenchRequest, run_bench
 from lgt.cli import main
-from lgt.report import rebuild
-from scripted_llm import SECRET, ScriptedLLM
+from lgt.reporting import rebuild
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +39,7 @@ def test_tiny_bench_writes_every_output_and_reruns_nothing(tmp_path: Path) -> No
         image = matplotlib.image.imread(png)
         assert image.shape[0] > 200 and image.shape[1] > 300 and png.stat().st_size > 10_000
 
-    rows = list(csv.DictReader(open(folder / "summary.csv")))
+    rows = list(csv.DictReader((folder / "summary.csv").read_text().splitlines()))
     assert sorted((r["method"], r["seed"]) for r in rows) == [("lgt", "1"), ("lgt", "2"), ("tpe", "1"), ("tpe", "2")]
     for column in ("best_val_metric", "test_metric", "trials_to_95", "trials_to_99", "wall_seconds",
                    "training_seconds", "llm_seconds", "other_seconds", "prompt_tokens", "completion_tokens"):
@@ -82,7 +82,7 @@ def test_a_target_that_cannot_run_is_reported_failed_and_the_rest_runs(tmp_path:
     result = run_bench(_request(storage, targets=["mnist", "iris"], methods=["random"], seeds=[1],
                                 data_dir=str(tmp_path / "no-data")))
     folder = Path(result["bench_dir"])
-    rows = {r["target"]: r for r in csv.DictReader(open(folder / "summary.csv"))}
+    rows = {r["target"]: r for r in csv.DictReader((folder / "summary.csv").read_text().splitlines())}
     assert rows["mnist"]["status"] == "failed" and "MNIST not found" in rows["mnist"]["fail_reason"]
     assert rows["iris"]["status"] != "failed" and float(rows["iris"]["best_val_metric"]) > 0.5
     assert "failed" in (folder / "table.md").read_text()
@@ -112,7 +112,7 @@ def test_adapt_epoch_bench_with_pruning_baselines_spends_equal_epochs(tmp_path: 
                                 trials=20, seeds=[1], adapt="epoch", epoch_budget=8),
                        client_factory=ScriptedLLM().factory())
     folder = Path(result["bench_dir"])
-    rows = {r["method"]: r for r in csv.DictReader(open(folder / "summary.csv"))}
+    rows = {r["method"]: r for r in csv.DictReader((folder / "summary.csv").read_text().splitlines())}
     assert set(rows) == {"lgt", "tpe-median", "tpe-hyperband"}
     assert {int(r["epochs_trained"]) for r in rows.values()} == {8}
     for row in rows.values():
@@ -138,7 +138,7 @@ def test_bench_and_report_on_postgresql(postgres_url: str, tmp_path: Path) -> No
     result = run_bench(BenchRequest(targets=["synthetic:0.01"], methods=["tpe", "random"], trials=3, seeds=[1],
                                     storage=postgres_url))
     folder = Path(result["bench_dir"])
-    rows = list(csv.DictReader(open(folder / "summary.csv")))
+    rows = list(csv.DictReader((folder / "summary.csv").read_text().splitlines()))
     assert sorted(r["method"] for r in rows) == ["random", "tpe"] and all(r["trials_run"] == "3" for r in rows)
     before = (folder / "table.md").read_text()
     (folder / "table.md").unlink()

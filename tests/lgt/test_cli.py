@@ -104,7 +104,7 @@ def test_argparse_errors_are_one_line_exit_2(capsys: pytest.CaptureFixture[str])
 
 def test_real_process_prints_no_traceback(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "lgt", "baseline", "--target", "iris", "--method", "grid",
-                           "--trials", "0"], cwd=REPO, capture_output=True, text=True, timeout=120,
+                           "--trials", "0"], cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
                           env={"PATH": "/usr/bin:/bin", "LGT_RESULTS_DIR": str(tmp_path), "LGT_OFFLINE": "1"})
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr

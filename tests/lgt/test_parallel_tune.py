@@ -17,14 +17,14 @@ from pathlib import Path
 
 import optuna
 import pytest
-from optuna.trial import TrialState
-
 from llm_server import serve
+from optuna.trial import TrialState
+from scripted_llm import ScriptedLLM
+from test_workers import HEARTBEAT, start_worker, wait_all, worker_env
+
 from lgt.observer import RunObserver
 from lgt.studies import counted_trials, open_storage
 from lgt.tune import TuneRequest, run_tune
-from scripted_llm import ScriptedLLM
-from test_workers import HEARTBEAT, start_worker, wait_all, worker_env
 
 
 def rounds_of(study: optuna.Study) -> Counter[int]:

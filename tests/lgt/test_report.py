@@ -23,7 +23,7 @@ from PIL import Image
 
 from lgt.baselines import BaselineRequest, run_baseline
 from lgt.errors import UserError
-from lgt.report import BENCH_COLUMNS, bench_rows, rebuild, write_bench_report, write_run_report
+from lgt.reporting import BENCH_COLUMNS, bench_rows, load_runs, rebuild, write_bench_report, write_run_files
 
 MACHINE = "test machine: 2 CPU cores, no GPU"
 LLM = "smollm2-test"
@@ -150,7 +150,7 @@ def test_summary_csv_matches_the_storage(bench: Bench, written: Path) -> None:
     baseline = next(r for r in rows if r["method"] == "tpe")
     assert float(baseline["other_seconds"]) == pytest.approx(0.5, abs=2e-3)  # wall was set to training + 0.5
     assert baseline["llm_seconds"] == baseline["prompt_tokens"] == baseline["llm_model"] == ""
-    lgt = bench_rows(bench.storage, [bench.lgt])[0]
+    lgt = bench_rows(load_runs(bench.storage, [bench.lgt]))[0]
     assert (lgt["llm_seconds"], lgt["training_seconds"], lgt["other_seconds"]) == (6.0, 3.0, 11.0)
     assert (lgt["prompt_tokens"], lgt["completion_tokens"], lgt["llm_model"]) == (1500, 240, LLM)
     assert lgt["trials_to_95"] == 2  # alone, its own 0.97 is the target's best: 0.9 < 0.9215 <= 0.95
@@ -166,7 +166,7 @@ def test_trials_to_95_and_99_against_the_best_of_any_method(tmp_path: Path) -> N
         _add_study(storage, "d", target="diabetes", method="random", values=[47.0, 43.0], direction="minimize",
                    metric="mae"),
     ]
-    rows = {r["study_name"]: r for r in bench_rows(storage, names)}
+    rows = {r["study_name"]: r for r in bench_rows(load_runs(storage, names))}
     # iris: best 0.99 -> 95% is 0.9405, 99% is 0.9801; the failed trial still counts as a trial.
     assert (rows["a"]["trials_to_95"], rows["a"]["trials_to_99"]) == (3, 4)
     assert (rows["b"]["trials_to_95"], rows["b"]["trials_to_99"]) == (2, None)
@@ -182,7 +182,7 @@ def test_table_bolds_the_best_mean_test_per_target_and_shows_failures(bench: Ben
     assert header[1:] == ["iris (accuracy ↑)", "diabetes (MAE ↓)"]
     assert list(table) == ["LGT", "TPE", "GP", "Random", "Default (untuned)"]
     assert table["GP"][0] == "failed: GP sampler needs scipy \\| not installed"
-    rows = bench_rows(bench.storage, bench.names)
+    rows = bench_rows(load_runs(bench.storage, bench.names))
     for column, target in enumerate(("iris", "diabetes")):
         means = {}
         for label, method in (("LGT", "lgt"), ("TPE", "tpe"), ("Random", "random"), ("Default (untuned)", "default")):
@@ -239,16 +239,16 @@ def test_run_report_from_a_run_folder_with_the_default_storage(bench: Bench, tmp
     assert "[changelog.md](changelog.md)" in page and "[trials.csv](trials.csv)" in page
     summary = json.loads((folder / "summary.json").read_text())
     assert f"| best validation accuracy | {summary['best_val_metric']:.3f} (trial {summary['best_trial']}) |" in page
-    assert f"| its test accuracy | {summary['test_metric_of_best']:.3f} |" in page
+    assert f"| its test accuracy | {summary['test_metric']:.3f} |" in page
     assert "| trials | 3 of 3 (0 failed) |" in page
 
 
 def test_run_report_of_an_lgt_run_counts_llm_time_and_tokens(bench: Bench, tmp_path: Path) -> None:
-    page = write_run_report(bench.storage, bench.lgt, tmp_path).read_text()
+    page = Path(write_run_files(bench.storage, bench.lgt, tmp_path)["report"]).read_text()
     assert f"LLM: {LLM}" in page
     assert "| wall time | 20.0 s (training 3.0 s, LLM 6.0 s, other 11.0 s) |" in page
     assert "| LLM tokens | 1,500 prompt, 240 completion |" in page
-    assert "changelog.md" not in page
+    assert "[changelog.md](changelog.md)" in page and (tmp_path / "changelog.md").read_text().count("## Round") == 3
 
 
 def test_rebuild_refuses_what_it_cannot_read(bench: Bench, tmp_path: Path) -> None:

@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from recording import Recorder
 
 from lgt.errors import UserError
 from tuning_targets.base import Target
 from tuning_targets.records import TrialResult
 from tuning_targets.space import Config
 from tuning_targets.trainer import TrainSettings, train
-from recording import Recorder
 
 CIFAR_LABEL_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 # One colour per class: what makes the synthetic CIFAR-10 learnable in one epoch.

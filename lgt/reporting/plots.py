@@ -1,17 +1,16 @@
 """Figures for the reports: plain numbers in, one PNG out.
 
 The functions take lists of numbers, not studies, so what a figure shows
-is decided in `lgt.report` and each figure can be checked on its own.
-They draw on a bare `Figure` (no pyplot), so nothing depends on a display
-or on global state. Each method keeps one colour in every figure, so a
-reader learns it once.
+is decided in `lgt.reporting.figures` and each figure can be checked on its
+own. They draw on a bare `Figure` (no pyplot), so nothing depends on a
+display or on global state. Colours come from the caller (each method keeps
+its colour from `lgt.methods` in every figure, so a reader learns it once).
 """
 
 from __future__ import annotations
 
 import math
-import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,15 +22,8 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 DPI = 110
-METHOD_COLOURS = {"lgt": "#d62728", "tpe": "#1f77b4", "gp": "#2ca02c", "grid": "#ff7f0e", "random": "#9467bd",
-                  "default": "#7f7f7f"}
-_SPARE_COLOURS = ("#8c564b", "#e377c2", "#bcbd22", "#17becf")
 _TARGET_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
-
-
-def method_colour(method: str) -> str:
-    """The method's colour; a method outside the known six gets a stable one from its name."""
-    return METHOD_COLOURS.get(method) or _SPARE_COLOURS[zlib.crc32(method.encode()) % len(_SPARE_COLOURS)]
+KEPT, DROPPED, UNCHECKED = "#2ca02c", "#d62728", "#7f7f7f"
 
 
 @dataclass(frozen=True)
@@ -80,7 +72,7 @@ def convergence(path: Path, *, title: str, ylabel: str, series: Sequence[Series]
     return _save(fig, path)
 
 
-def trial_values(path: Path, *, title: str, ylabel: str, colour: str, numbers: Sequence[int],
+def trial_values(path: Path, *, title: str, ylabel: str, colour: str, default_colour: str, numbers: Sequence[int],
                  values: Sequence[float | None], best_so_far: Sequence[float], default_index: int | None) -> Path:
     """One run: each trial's validation value as a dot over its trial number, the best so far as a step line."""
     fig = Figure(figsize=(7.5, 4.6), layout="constrained")
@@ -91,7 +83,7 @@ def trial_values(path: Path, *, title: str, ylabel: str, colour: str, numbers: S
                    zorder=3, label="trial")
     default_value = None if default_index is None else values[default_index]
     if default_index is not None and default_value is not None:
-        ax.scatter([numbers[default_index]], [default_value], color=METHOD_COLOURS["default"], marker="s", s=44,
+        ax.scatter([numbers[default_index]], [default_value], color=default_colour, marker="s", s=44,
                    zorder=4, label="default config")
     ax.plot(numbers, best_so_far, color=colour, linewidth=2, drawstyle="steps-post", label="best so far")
     failed = [numbers[i] for i, v in enumerate(values) if v is None]
@@ -138,19 +130,19 @@ def learning_curves(path: Path, *, title: str, metric_label: str, curves: Sequen
     return _save(fig, path)
 
 
-def llm_share(path: Path, *, title: str, shares: dict[str, list[list[tuple[int, float]]]]) -> Path:
+def llm_share(path: Path, *, title: str, colour: str, shares: dict[str, list[list[tuple[int, float]]]]) -> Path:
     """LLM share of each round's time: one faint dot per run and round, the median per round as a line."""
     fig = Figure(figsize=(7.5, 4.6), layout="constrained")
     ax = fig.subplots()
     for i, (label, runs) in enumerate(shares.items()):
-        colour = METHOD_COLOURS["lgt"] if len(shares) == 1 else _TARGET_COLOURS[i % len(_TARGET_COLOURS)]
+        line = colour if len(shares) == 1 else _TARGET_COLOURS[i % len(_TARGET_COLOURS)]
         points = [p for run in runs for p in run]
         if not points:
             continue
-        ax.scatter([r for r, _ in points], [v for _, v in points], color=colour, s=16, alpha=0.35, zorder=2)
+        ax.scatter([r for r, _ in points], [v for _, v in points], color=line, s=16, alpha=0.35, zorder=2)
         rounds = sorted({r for r, _ in points})
         medians = [float(np.median([s for r2, s in points if r2 == r])) for r in rounds]
-        ax.plot(rounds, medians, color=colour, linewidth=2, marker="o", markersize=4, zorder=3,
+        ax.plot(rounds, medians, color=line, linewidth=2, marker="o", markersize=4, zorder=3,
                 label=f"{label} (median of {len(runs)} run{'s' if len(runs) != 1 else ''})")
     ax.set(title=title, xlabel="round", ylabel="LLM time / (LLM + training time)", ylim=(0, 1.02))
     ax.yaxis.set_major_formatter(PercentFormatter(xmax=1))
@@ -192,3 +184,67 @@ def _finish(ax: Axes) -> None:
 def _save(fig: Figure, path: Path) -> Path:
     fig.savefig(path, dpi=DPI, facecolor="white")
     return path
+
+
+def plot_schedule(path: Path, schedule: Sequence[Mapping[str, Any]], metric: str, *, title: str = "") -> Path:
+    """Validation metric per epoch beside the value of every knob the agents changed.
+
+    The top panel marks each A/B check: the branch kept and the one dropped.
+    Below it, one panel per changed knob (learning rate on a log scale) shows
+    the value in effect for each kept epoch. With no change at all, the
+    learning rate is drawn so the figure still shows the schedule.
+    """
+    epochs = [int(e["epoch"]) for e in schedule]
+    changed = list(dict.fromkeys(k for e in schedule for k in (e.get("changes") or {}) if e.get("kept") is not False))
+    knobs = changed or [k for k in ("learning_rate",) if any(k in (e.get("values") or {}) for e in schedule)]
+    fig = Figure(figsize=(7.5, 2.4 + 1.6 * len(knobs)), layout="constrained")
+    axes = fig.subplots(1 + len(knobs), 1, sharex=True, squeeze=False)[:, 0]
+    top = axes[0]
+    top.plot(epochs, [_number(e.get("val_metric")) for e in schedule], color="black", marker="o", markersize=3.5,
+             linewidth=1.4, label=f"val {metric} (kept)")
+    for entry in schedule:
+        if entry.get("changes"):
+            _mark_check(top, entry)
+    top.set(ylabel=f"val {metric}", title=title or "Schedule written inside the run")
+    handles = [top.lines[0]]
+    outcomes = {e.get("kept") for e in schedule if e.get("changes")}
+    for kept, colour, label in ((True, KEPT, "with the change: kept"), (False, DROPPED, "with the change: dropped"),
+                                (None, UNCHECKED, "change applied unchecked")):
+        if kept in outcomes:
+            handles.append(top.scatter([], [], color=colour, marker="^", label=label))
+    if outcomes & {True, False}:
+        handles.append(top.scatter([], [], facecolors="none", edgecolors="black", marker="s",
+                                   label="without the change"))
+    top.legend(handles=handles, fontsize=8, loc="best")
+    for ax, knob in zip(axes[1:], knobs, strict=True):
+        values = [(e["values"] or {}).get(knob) for e in schedule]
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values if v is not None)
+        if numeric:
+            ax.step(epochs, [_number(v) for v in values], where="mid", color="#1f77b4", marker="o", markersize=3)
+            positive = [v for v in values if isinstance(v, (int, float)) and v > 0]
+            if knob == "learning_rate" and positive and len(positive) == len(values):
+                ax.set_yscale("log")
+        else:
+            labels = list(dict.fromkeys(str(v) for v in values))
+            ax.step(epochs, [labels.index(str(v)) for v in values], where="mid", color="#1f77b4", marker="o",
+                    markersize=3)
+            ax.set_yticks(range(len(labels)), labels)
+        ax.set(ylabel=knob)
+        ax.grid(alpha=0.3)
+    top.grid(alpha=0.3)
+    axes[-1].set(xlabel="epoch")
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return _save(fig, path)
+
+
+def _mark_check(ax: Any, entry: Mapping[str, Any]) -> None:
+    epoch, kept = int(entry["epoch"]), entry.get("kept")
+    with_, without = _number(entry.get("val_metric_with")), _number(entry.get("val_metric_without"))
+    if kept is None:
+        ax.scatter([epoch], [with_], color=UNCHECKED, marker="^", zorder=3)
+        return
+    ax.scatter([epoch], [with_], color=KEPT if kept else DROPPED, marker="^", zorder=3)
+    ax.scatter([epoch], [without], facecolors="none", edgecolors="black", marker="s", zorder=3)
+    if math.isfinite(with_) and math.isfinite(without):
+        ax.plot([epoch, epoch], [with_, without], color="black", linewidth=0.6, linestyle=":")

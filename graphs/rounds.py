@@ -1,0 +1,136 @@
+"""What a round does the same way in the serial and the parallel graph.
+
+Both graphs start from the default config, judge trials with the
+Evaluator (falling back to the numbers when it fails), let the Optimizer
+rewrite the guidance every few rounds, nudge a proposal that repeats a
+config, count the LLM's cost per round, and finish by telling the
+recorder. Each of those is written once, here.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from typing import Any
+
+from langgraph.graph import END, StateGraph
+from langgraph.runtime import Runtime
+
+from agents import AgentFailure, Verdict, diagnose, summarize_curve
+from agents.records import TrialRecord
+from graphs.proposals import Candidate, perturb
+from graphs.state import Deps, TuningState
+from tuning_targets import Config, SearchSpace, config_diff
+
+NO_VERDICT = "(no verdict from the Evaluator; judged by the numbers)"
+
+
+def setup(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    """Round 1 is the untuned default config, the shared starting point of every method."""
+    if state.get("trials"):
+        return {}
+    first = Candidate(config=runtime.context.target.default_config, source="default",
+                      expected_effect="the untuned starting point every method shares")
+    return {"round": 1, "trials": [], "best": None, "pending": first.to_dict(), "last_verdict": None,
+            "guidance": "", "guidance_history": [], "feedback": None, "done": False}
+
+
+def new_record(deps: Deps, round_number: int, candidate: Mapping[str, Any], result: Mapping[str, Any],
+               adaptation: Mapping[str, Any] | None = None) -> TrialRecord:
+    """A finished trial as the state keeps it: the proposal, the result (no test metric) and its curve facts."""
+    record: TrialRecord = {
+        "round": round_number, "config": dict(candidate["config"]), "source": str(candidate["source"]),
+        "changes": dict(candidate.get("changes") or {}), "reasons": dict(candidate.get("reasons") or {}),
+        "expected_effect": str(candidate.get("expected_effect") or ""), "notes": list(candidate.get("notes") or []),
+        "status": result["status"], "val_metric": result["val_metric"], "fail_reason": result.get("fail_reason"),
+        "history": list(result.get("history") or []), "best_epoch": result.get("best_epoch"),
+        "seconds": float(result.get("seconds") or 0.0), "n_params": int(result.get("n_params") or 0),
+        "epochs_trained": len(result.get("history") or []), "verdict": None,
+    }
+    if "slot" in candidate:
+        record["slot"] = int(candidate["slot"])
+    record.update(adaptation or {})  # type: ignore[typeddict-item]  # schedule, epochs_trained, ... as typed above
+    record["curve"] = summarize_curve(list(record["history"]), deps.metric)
+    record["diagnostics"] = dict(diagnose(record, deps.metric))
+    return record
+
+
+def is_new_best(deps: Deps, record: TrialRecord, best: TrialRecord | None) -> bool:
+    return record["status"] == "complete" and (best is None or deps.target.better(
+        float(record["val_metric"] or 0.0), best["val_metric"]))
+
+
+def judge(deps: Deps, newest: TrialRecord, best: TrialRecord | None) -> dict[str, Any]:
+    """The Evaluator's verdict on `newest`; when it fails, a verdict from the numbers saying so."""
+    try:
+        return deps.evaluator.judge(space=deps.target.space.describe(), newest=newest, best=best,
+                                    metric=deps.metric, diagnostics=newest.get("diagnostics")).model_dump()
+    except AgentFailure as exc:
+        return Verdict(is_new_best=is_new_best(deps, newest, best), analysis=NO_VERDICT, gradient=[],
+                       correction=f"Evaluator failed: {exc}").model_dump()
+
+
+def llm_spent(deps: Deps, state: TuningState) -> tuple[dict[str, float], dict[str, float]]:
+    """(usage so far, what the round added): the LLM's seconds and tokens since the last recorded round."""
+    usage = deps.llm_usage()
+    before = state.get("llm_usage_recorded") or {}
+    return usage, {k: round(v - before.get(k, 0.0), 3) for k, v in usage.items()}
+
+
+def best_record(state: TuningState) -> TrialRecord | None:
+    index = state.get("best")
+    return None if index is None else state["trials"][index]
+
+
+def base_config(deps: Deps, state: TuningState) -> Config:
+    """The config a proposal's changes apply to: the best so far, else the default."""
+    best = best_record(state)
+    return dict(best["config"]) if best is not None else dict(deps.target.default_config)
+
+
+def last_gradient(state: TuningState) -> Verdict | None:
+    last = state.get("last_verdict")
+    return Verdict.model_validate(last) if last else None
+
+
+def nudge(candidate: Candidate, space: SearchSpace, base: Config, tried: set[str], rng: random.Random) -> Candidate:
+    """A proposal that repeats a config already run, moved to an untried one (resampling a knob, then more)."""
+    config, moved = perturb(space, candidate.config, tried, rng)
+    candidate.config = config
+    candidate.changes = {k: v[1] for k, v in config_diff(base, config).items()}
+    candidate.source = "advisor+perturbed"
+    candidate.notes = [*candidate.notes, f"perturbed {', '.join(moved)} to avoid repeating a config"]
+    return candidate
+
+
+def optimize(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    """The Optimizer rewrites the guidance from the record so far; a failure keeps the current one."""
+    deps = runtime.context
+    try:
+        guidance = deps.optimizer.rewrite(guidance_history=[v["guidance"] for v in state["guidance_history"]],
+                                          record=state["trials"], metric=deps.metric)
+    except AgentFailure as exc:
+        deps.progress.on_message(f"  optimizer unavailable ({exc}); guidance kept")
+        return {}
+    version = {"version": len(state["guidance_history"]) + 1, "after_round": state["round"] - 1,
+               "guidance": guidance.guidance, "reason": guidance.reason_for_change}
+    deps.recorder.note_guidance(version)
+    deps.progress.on_guidance(version)
+    return {"guidance": guidance.guidance, "guidance_history": [*state["guidance_history"], version]}
+
+
+def report(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    runtime.context.recorder.finish()
+    return {"done": True}
+
+
+def add_shared_nodes(graph: StateGraph[TuningState, Deps, TuningState, TuningState]) -> None:
+    """The nodes both loops share: the Optimizer's rewrite (then the Advisor) and the end of the run."""
+    graph.add_node("optimize", optimize)
+    graph.add_node("report", report)
+    graph.add_edge("optimize", "advise")
+    graph.add_edge("report", END)
+
+
+def optimize_now(deps: Deps, rounds_done: int) -> bool:
+    return deps.optimize_every > 0 and rounds_done % deps.optimize_every == 0

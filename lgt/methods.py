@@ -1,0 +1,177 @@
+"""Every tuning method lgt knows, one record each.
+
+A method is a name plus how it proposes configs (an Optuna sampler and
+pruner, or the LGT agents) plus how people see it (table label, the words
+used in a sentence, a plot colour, a line of CLI help). The CLI, the bench,
+the reports and the plots all read this registry, so a new method is one
+entry in `METHODS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import optuna
+
+from lgt.errors import UserError
+from tuning_targets import Target
+
+SamplerFactory = Callable[[Target, int, int], optuna.samplers.BaseSampler]  # (target, seed, budget)
+PrunerFactory = Callable[[Target, int], optuna.pruners.BasePruner]  # (target, budget)
+
+
+def startup_trials(budget: int) -> int:
+    """Random trials before a model-based sampler starts modelling.
+
+    Optuna's default of 10 would leave TPE and GP almost no modelled
+    trials on the small budgets used here; a third of the budget keeps
+    them honest on short runs and equals the default from 30 trials up.
+    """
+    return max(2, min(10, budget // 3))
+
+
+def tpe_sampler(target: Target, seed: int, budget: int) -> optuna.samplers.BaseSampler:
+    """The TPE every TPE-based method uses, the LGT agents' candidate 0 included."""
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials(budget), multivariate=True)
+
+
+def _gp_sampler(target: Target, seed: int, budget: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup_trials(budget))
+
+
+def _grid_sampler(target: Target, seed: int, budget: int) -> optuna.samplers.BaseSampler:
+    """The grid spans the first knobs of the space (most influential first), a few levels each.
+
+    It grows until it holds at least `budget` points; the rest of the knobs
+    stay at their defaults. GridSampler visits the points in a seeded random
+    order, so a truncated grid is an unbiased subset of it.
+    """
+    grid = target.space.grid(target.default_config, budget)
+    return optuna.samplers.GridSampler(grid, seed=seed)
+
+
+def _random_sampler(target: Target, seed: int, budget: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def _median_pruner(target: Target, budget: int) -> optuna.pruners.BasePruner:
+    """Stop a trial whose epoch is below the median of earlier trials at that epoch (after the startup trials)."""
+    return optuna.pruners.MedianPruner(n_startup_trials=startup_trials(budget), n_warmup_steps=1)
+
+
+def _hyperband_pruner(target: Target, budget: int) -> optuna.pruners.BasePruner:
+    """Successive halving over epochs, from 1 to the space's most epochs, in brackets."""
+    knob = target.space.knobs.get("epochs")
+    high = int(getattr(knob, "high", 0) or target.default_config.get("epochs", 3))
+    return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(2, high), reduction_factor=3)
+
+
+@dataclass(frozen=True)
+class Method:
+    """One way of tuning, and how it is shown.
+
+    Exactly one of `sampler` (a classic Optuna method) and `proposer` (the
+    LGT agents; the value names the graph's proposer) is set.
+    """
+
+    name: str
+    label: str  # in tables and legends
+    prose: str  # inside a sentence
+    colour: str  # in every plot
+    help: str  # one line for `lgt --help`
+    sampler: SamplerFactory | None = None
+    pruner: PrunerFactory | None = None
+    proposer: str | None = None
+    runs_once: bool = False  # the untuned default: one trial whatever the budget
+
+    @property
+    def is_agents(self) -> bool:
+        return self.proposer is not None
+
+    @property
+    def prunes(self) -> bool:
+        """Stops poor trials between epochs: the classical counterpart of `lgt tune --adapt epoch`."""
+        return self.pruner is not None
+
+    def budget(self, trials: int) -> int:
+        return 1 if self.runs_once else trials
+
+    def make_sampler(self, target: Target, seed: int, budget: int) -> optuna.samplers.BaseSampler:
+        if self.sampler is None:
+            raise ValueError(f"{self.name} proposes with the LGT agents, not an Optuna sampler")
+        return self.sampler(target, seed, budget)
+
+    def make_pruner(self, target: Target, budget: int) -> optuna.pruners.BasePruner:
+        return self.pruner(target, budget) if self.pruner else optuna.pruners.NopPruner()
+
+
+# The order is the order of every table and legend.
+METHODS: tuple[Method, ...] = (
+    Method("lgt", "LGT", "LGT", "#d62728", "the LGT agents (Advisor, Evaluator, Optimizer)", proposer="llm"),
+    Method("tpe", "TPE", "TPE", "#1f77b4", "Optuna's TPE (Bayesian)", sampler=tpe_sampler),
+    Method("tpe-median", "TPE + median pruning", "TPE with median pruning", "#8c564b",
+           "TPE; trials below the median at an epoch stop", sampler=tpe_sampler, pruner=_median_pruner),
+    Method("tpe-hyperband", "TPE + Hyperband", "TPE with Hyperband", "#e377c2",
+           "TPE; Hyperband stops trials between epochs", sampler=tpe_sampler, pruner=_hyperband_pruner),
+    Method("gp", "GP", "GP", "#2ca02c", "Optuna's Gaussian-process sampler", sampler=_gp_sampler),
+    Method("grid", "Grid", "grid search", "#ff7f0e", "a grid over the first knobs of the space",
+           sampler=_grid_sampler),
+    Method("random", "Random", "random search", "#9467bd", "random search", sampler=_random_sampler),
+    Method("default", "Default (untuned)", "the untuned default", "#7f7f7f", "the untuned default config, once",
+           sampler=_random_sampler, runs_once=True),
+)
+# Colours for a method this registry does not know (a study written by another version).
+_SPARE_COLOURS = ("#bcbd22", "#17becf", "#393b79", "#637939")
+
+
+def get(name: str) -> Method:
+    """The method called `name`; a one-line UserError listing the choices otherwise."""
+    method = find(name)
+    if method is None:
+        raise UserError(f"unknown method {name!r}; choose one of: {', '.join(names())}")
+    return method
+
+
+def find(name: str) -> Method | None:
+    """The method, or None for a name read from a study this version does not know."""
+    return next((m for m in METHODS if m.name == name), None)
+
+
+def names(*, agents: bool | None = None) -> tuple[str, ...]:
+    """Method names in registry order; `agents` True/False keeps only the LGT/classic ones."""
+    return tuple(m.name for m in METHODS if agents is None or m.is_agents == agents)
+
+
+def rank(name: str) -> tuple[int, str]:
+    """Sort key: registry order, unknown names last and alphabetical."""
+    order = names()
+    return (order.index(name), "") if name in order else (len(order), name)
+
+
+def is_agents(name: str) -> bool:
+    """Whether the method (by name, as stored on a study) is tuned by the LGT agents."""
+    method = find(name)
+    return method is not None and method.is_agents
+
+
+def label(name: str) -> str:
+    method = find(name)
+    return method.label if method else name
+
+
+def prose(name: str) -> str:
+    method = find(name)
+    return method.prose if method else name
+
+
+def colour(name: str) -> str:
+    method = find(name)
+    if method:
+        return method.colour
+    return _SPARE_COLOURS[sum(map(ord, name)) % len(_SPARE_COLOURS)]
+
+
+def help_text(*, agents: bool | None = None) -> str:
+    """`name: help` for each method, for argparse."""
+    return "; ".join(f"{m.name}: {m.help}" for m in METHODS if agents is None or m.is_agents == agents)

@@ -1,0 +1,109 @@
+"""Which files each view is, where they go, and `lgt report`'s rebuild of them.
+
+A run folder holds trials.csv, summary.json, report.md with its figures
+and, for an LGT run, changelog.md with its schedule plots. A bench folder
+holds bench.json, summary.csv, table.md, report.md and its figures. Every
+one is rendered from the storage, so `rebuild` remakes any of them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from lgt import methods
+from lgt.errors import UserError
+from lgt.reporting import changelog
+from lgt.reporting.figures import bench_figures, run_figures
+from lgt.reporting.pages import bench_page, machine_line, run_page
+from lgt.reporting.store import load_run, load_runs
+from lgt.reporting.summary import bench_rows, write_summary_csv, write_summary_json, write_trials_csv
+from lgt.reporting.tables import bench_tables
+from lgt.settings import default_storage_url
+from lgt.studies import redact_url
+
+REPORT = "report.md"
+
+
+def write_changelog(storage_url: str, study_name: str, folder: Path) -> Path:
+    """changelog.md of an LGT run, as its study holds it now."""
+    return changelog.write(load_run(storage_url, study_name), folder)
+
+
+def write_run_files(storage_url: str, study_name: str, folder: Path) -> dict[str, Any]:
+    """Every file of one `lgt tune` or `lgt baseline` run; returns the run's summary with the paths."""
+    run = load_run(storage_url, study_name)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_trials_csv(run, folder / "trials.csv")
+    summary = write_summary_json(run, redact_url(storage_url), folder / "summary.json")
+    paths: dict[str, Any] = {"run_dir": str(folder)}
+    if methods.is_agents(run.method):
+        paths["changelog"] = str(changelog.write(run, folder))
+    figures = run_figures(run, folder) if run.best is not None else []
+    report = folder / REPORT
+    report.write_text(run_page(run, summary, figures, folder))
+    return summary | paths | {"report": str(report)}
+
+
+def write_bench_report(storage_url: str, study_names: list[str], out_dir: Path, *, title: str,
+                       machine: str | None = None) -> Path:
+    """Write summary.csv, table.md, the figures and report.md into `out_dir`; returns report.md's path.
+
+    Args:
+        storage_url: the Optuna storage holding the studies (its password never reaches the files).
+        study_names: the runs of the benchmark, one study each.
+        out_dir: where the files go (created if needed).
+        title: the report's heading.
+        machine: what the runs ran on; by default the study attr `machine`, else this machine.
+    """
+    runs = load_runs(storage_url, study_names)
+    rows = bench_rows(runs)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_summary_csv(rows, out_dir / "summary.csv")
+    tables = bench_tables(rows)
+    (out_dir / "table.md").write_text(tables)
+    figures = bench_figures(runs, rows, out_dir)
+    path = out_dir / REPORT
+    path.write_text(bench_page(runs, rows, tables, figures, title=title, machine=machine_line(runs, machine),
+                               storage_url=storage_url))
+    return path
+
+
+def rebuild(path: Path, storage_url: str | None = None) -> Path:
+    """Remake the files of a run folder or a bench folder from the storage; returns report.md's path.
+
+    A bench folder holds bench.json (`bench_id`, `study_names`, the redacted
+    storage); a run folder holds summary.json (`study_name`). The storage is
+    `storage_url`, else the default one, since a recorded URL has lost its
+    password.
+    """
+    if not path.is_dir():
+        raise UserError(f"{path} is not a folder; pass a run folder (results/<run-id>/) or a bench folder "
+                        f"(results/bench/<bench-id>/)")
+    url = storage_url or default_storage_url()
+    if (path / "bench.json").is_file():
+        bench = _read_json(path / "bench.json")
+        names = bench.get("study_names")
+        if not isinstance(names, list) or not names:
+            raise UserError(f"{path / 'bench.json'} lists no study_names")
+        title = str(bench.get("title") or f"lgt bench {bench.get('bench_id') or path.name}")
+        machine = bench.get("machine")
+        return write_bench_report(url, [str(n) for n in names], path, title=title,
+                                  machine=str(machine) if machine else None)
+    if (path / "summary.json").is_file():
+        name = _read_json(path / "summary.json").get("study_name")
+        if not name:
+            raise UserError(f"{path / 'summary.json'} names no study_name")
+        return Path(write_run_files(url, str(name), path)["report"])
+    raise UserError(f"{path} is neither a run folder (with summary.json) nor a bench folder (with bench.json)")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path} does not read as JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path} does not hold a JSON object")
+    return data

@@ -1,0 +1,106 @@
+"""Runs read back from the Optuna storage: what every report, table and change log is rendered from.
+
+Every figure lgt shows is read from the studies, never kept from the run
+itself, so any view can be remade later, elsewhere, from any Optuna storage
+(SQLite or PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from lgt.errors import UserError
+from lgt.reporting.text import metric_label
+from lgt.studies import best_trial, counted_trials, open_storage, redact_url
+from tuning_targets import target_label
+
+
+@dataclass(frozen=True)
+class Run:
+    """One study read back: its attrs and the trials that spent budget, in the order they ran."""
+
+    name: str
+    attrs: dict[str, Any]
+    maximize: bool
+    trials: list[FrozenTrial]
+    best: FrozenTrial | None
+
+    @property
+    def target(self) -> str:
+        """The target as people read it (a CSV by its file's stem)."""
+        return target_label(str(self.attrs.get("target", "?")))
+
+    @property
+    def method(self) -> str:
+        return str(self.attrs.get("method", "?"))
+
+    @property
+    def metric(self) -> str:
+        return metric_label(self.attrs.get("metric"))
+
+    @property
+    def failed(self) -> bool:
+        return self.attrs.get("status") == "failed"
+
+    def values(self) -> list[float | None]:
+        """Each trial's validation value; None for a failed trial."""
+        return [float(t.value) if t.state == TrialState.COMPLETE and t.value is not None else None
+                for t in self.trials]
+
+    def better(self, a: float, b: float | None) -> bool:
+        """Whether `a` strictly beats `b` (None: nothing to beat) in this run's direction."""
+        return b is None or math.isnan(b) or (a > b if self.maximize else a < b)
+
+    def best_so_far(self) -> list[float]:
+        """The best validation value after each trial; NaN until the first trial completes."""
+        out, best = [], math.nan
+        for value in self.values():
+            if value is not None and self.better(value, best):
+                best = value
+            out.append(best)
+        return out
+
+    def default_index(self) -> int | None:
+        return next((i for i, t in enumerate(self.trials) if t.user_attrs.get("source") == "default"), None)
+
+
+def open_existing(storage_url: str) -> optuna.storages.BaseStorage:
+    """Open a storage for reading, without creating an empty SQLite file for a mistyped path."""
+    if storage_url.startswith("sqlite:///"):
+        file = storage_url.removeprefix("sqlite:///").split("?", 1)[0]
+        if file and file != ":memory:" and not Path(file).exists():
+            raise UserError(f"storage {storage_url} does not exist; pass the storage the runs were written to "
+                            f"(--storage)")
+    return open_storage(storage_url)
+
+
+def read_run(study: optuna.Study) -> Run:
+    trials = [t for t in counted_trials(study) if not t.user_attrs.get("interrupted")]
+    return Run(name=study.study_name, attrs=dict(study.user_attrs),
+               maximize=study.direction == optuna.study.StudyDirection.MAXIMIZE, trials=trials,
+               best=best_trial(study))
+
+
+def load_runs(storage_url: str, study_names: Sequence[str]) -> list[Run]:
+    """Read the named studies; a missing storage or study is a UserError naming it."""
+    storage = open_existing(storage_url)
+    runs = []
+    for name in dict.fromkeys(study_names):
+        try:
+            study = optuna.load_study(study_name=name, storage=storage)
+        except KeyError:
+            raise UserError(f"no study {name!r} in storage {redact_url(storage_url)}; pass the storage the runs "
+                            f"were written to (--storage)") from None
+        runs.append(read_run(study))
+    return runs
+
+
+def load_run(storage_url: str, study_name: str) -> Run:
+    return load_runs(storage_url, [study_name])[0]

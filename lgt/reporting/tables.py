@@ -1,0 +1,221 @@
+"""The bench's tables and its reading in plain sentences, from the summary rows.
+
+Rows are methods and columns are targets; each cell sums up one method's
+runs on one target over the seeds. Runs are compared on the test metric of
+the configuration each chose by validation.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from lgt import methods
+from lgt.reporting.summary import Row
+from lgt.reporting.text import fixed, md, metric_label, seconds, trials
+
+
+@dataclass(frozen=True)
+class Group:
+    """The runs of one method on one target, as one table cell sums them up."""
+
+    method: str
+    rows: list[Row]
+
+    @property
+    def ok(self) -> list[Row]:
+        return [r for r in self.rows if r["status"] != "failed" and r["best_val_metric"] is not None]
+
+    @property
+    def failed(self) -> list[Row]:
+        return [r for r in self.rows if r not in self.ok]
+
+    def mean(self, key: str) -> float | None:
+        values = [float(r[key]) for r in self.ok if r[key] is not None]
+        return statistics.fmean(values) if values else None
+
+    def std(self, key: str) -> float | None:
+        values = [float(r[key]) for r in self.ok if r[key] is not None]
+        return statistics.stdev(values) if len(values) > 1 else None
+
+    def wall(self) -> float | None:
+        values = [float(r["wall_seconds"]) for r in self.ok if r["wall_seconds"] is not None]
+        return statistics.fmean(values) if values else None
+
+
+@dataclass(frozen=True)
+class Column:
+    """One target: its metric, direction and the method groups run on it."""
+
+    target: str
+    metric: str
+    maximize: bool
+    groups: list[Group]
+
+    @property
+    def header(self) -> str:
+        if not self.metric:
+            return md(self.target)  # every run failed before recording a metric: its direction is unknown too
+        return f"{md(self.target)} ({self.metric} {'↑' if self.maximize else '↓'})"
+
+    def ranked(self) -> list[Group]:
+        """Groups with a test metric, best mean first (ties keep the method order)."""
+        scored = [g for g in self.groups if g.mean("test_metric") is not None]
+        sign = -1.0 if self.maximize else 1.0
+        return sorted(scored, key=lambda g: sign * (g.mean("test_metric") or 0.0))
+
+    def decimals(self) -> int:
+        values = [abs(float(r[k])) for g in self.groups for r in g.ok for k in ("best_val_metric", "test_metric")
+                  if r[k] is not None]
+        top = max(values, default=0.0)
+        return 3 if top < 10 else 2 if top < 100 else 1
+
+
+def columns(rows: list[Row]) -> list[Column]:
+    """Targets in the order they first appear, each with its methods in the report's method order."""
+    out = []
+    for target in dict.fromkeys(r["target"] for r in rows):
+        mine = [r for r in rows if r["target"] == target]
+        names = sorted(dict.fromkeys(r["method"] for r in mine), key=methods.rank)
+        groups = [Group(m, [r for r in mine if r["method"] == m]) for m in names]
+        known = [r for r in mine if r["metric"]]
+        metric = metric_label(known[0]["metric"]) if known else ""
+        out.append(Column(target, metric, bool(known) and known[0]["direction"] == "maximize", groups))
+    return out
+
+
+def bench_tables(rows: list[Row]) -> str:
+    """table.md: the result table (test metric of the chosen configs) and the search-cost table."""
+    cols = columns(rows)
+    return "\n".join([
+        "## Test metric of the chosen configuration", "",
+        ("Each run chose its configuration by the validation metric; the cell gives that configuration's test "
+        "metric, mean ± std over seeds, with the validation metric (mean) in brackets. ↑: higher is better, "
+        "↓: lower is better. Best mean per target in **bold**."), "",
+        *_result_table(cols), "",
+        "## Search cost", "",
+        ("Trials until a run's best validation metric came within 95% of the best any method found on that target "
+        "(mean over the runs that got there), wall time per run (mean), and epochs trained per run (mean; "
+         "A/B branches of in-run checks included, so equal epoch budgets show as equal numbers)."), "",
+        *_cost_table(cols), "",
+    ])
+
+
+def _method_table(cols: list[Column], cell: Callable[[Group, Column], str]) -> list[str]:
+    """Rows are methods, columns are targets; `cell` renders one method's runs on one target."""
+    lines = _table_head(cols)
+    for method in _methods(cols):
+        cells = []
+        for col in cols:
+            group = next((g for g in col.groups if g.method == method), None)
+            cells.append("" if group is None else cell(group, col))
+        lines.append(_table_line([methods.label(method), *cells]))
+    return lines
+
+
+def _result_table(cols: list[Column]) -> list[str]:
+    def cell(group: Group, col: Column) -> str:
+        ranked = col.ranked()
+        return _result_cell(group, col.decimals(), ranked[0].mean("test_metric") if ranked else None)
+
+    return _method_table(cols, cell)
+
+
+def _result_cell(group: Group, decimals: int, best_mean: float | None) -> str:
+    if not group.ok:
+        return _failed_cell(group)
+    mean, std = group.mean("test_metric"), group.std("test_metric")
+    text = "n/a" if mean is None else fixed(mean, decimals) + ("" if std is None else f" ± {fixed(std, decimals)}")
+    if mean is not None and mean == best_mean:
+        text = f"**{text}**"
+    notes = [f"val {fixed(group.mean('best_val_metric'), decimals)}"]
+    if group.failed:
+        notes.append(f"{len(group.failed)} of {len(group.rows)} runs failed")
+    return f"{text} ({'; '.join(notes)})"
+
+
+def _failed_cell(group: Group) -> str:
+    reasons = [r["fail_reason"] for r in group.rows if r["fail_reason"]]
+    if not reasons:
+        return "failed" if any(r["status"] == "failed" for r in group.rows) else "no trial completed"
+    reason = " ".join(str(reasons[0]).split())
+    return "failed: " + md(reason if len(reason) <= 80 else reason[:79] + "…")
+
+
+def _cost_table(cols: list[Column]) -> list[str]:
+    return _method_table(cols, lambda group, _: _cost_cell(group))
+
+
+def _cost_cell(group: Group) -> str:
+    if not group.ok:
+        return "failed"
+    reached = [int(r["trials_to_95"]) for r in group.ok if r["trials_to_95"] is not None]
+    count = "never" if not reached else trials(statistics.fmean(reached))
+    if reached and len(reached) < len(group.ok):
+        count += f" ({len(group.ok) - len(reached)} of {len(group.ok)} never)"
+    wall = group.wall()
+    epochs = group.mean("epochs_trained")
+    return (f"{count} · {'wall n/a' if wall is None else seconds(wall)}"
+            + ("" if epochs is None else f" · {epochs:.0f} epochs"))
+
+
+def _table_head(cols: list[Column]) -> list[str]:
+    return [_table_line(["method", *(c.header for c in cols)]), _table_line(["---"] * (len(cols) + 1))]
+
+
+def _table_line(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _methods(cols: list[Column]) -> list[str]:
+    return sorted(dict.fromkeys(g.method for c in cols for g in c.groups), key=methods.rank)
+
+
+def reading(cols: list[Column]) -> str:
+    """Two or three sentences read off the numbers: who won where, by how much, at what cost."""
+    sentences = [_target_sentence(c) for c in cols]
+    sentences.append("Every run chose its configuration by the validation metric alone; the test figures are "
+                     "those of the chosen configurations and played no part in choosing them.")
+    return " ".join(sentences)
+
+
+def _target_sentence(col: Column) -> str:
+    ranked = col.ranked()
+    if not ranked:
+        return f"On {col.target} no method produced a result."
+    win, d = ranked[0], col.decimals()
+    word = "higher" if col.maximize else "lower"
+    win_mean = win.mean("test_metric") or 0.0
+    runs = "one run" if len(win.ok) == 1 else f"mean of {len(win.ok)} runs"
+    text = (f"On {col.target}, {methods.prose(win.method)} scored best on test {col.metric} "
+            f"({fixed(win_mean, d)}, {runs})")
+    clauses = []
+    if len(ranked) > 1:
+        runner = ranked[1]
+        clauses.append(_margin(win_mean, runner, f"the runner-up, {methods.prose(runner.method)}",
+                               d, word))
+    default = next((g for g in ranked if g.method == "default"), None)
+    if default is not None and default is not win and (len(ranked) < 2 or default is not ranked[1]):
+        clauses.append(_margin(win_mean, default, "the untuned default", d, word))
+    if clauses:
+        text += ", " + " and ".join(clauses)
+    if len(ranked) > 1:
+        text += _cost_clause(win, ranked[1])
+    return text + "."
+
+
+def _margin(win_mean: float, other: Group, name: str, decimals: int, word: str) -> str:
+    other_mean = other.mean("test_metric") or 0.0
+    gap = abs(win_mean - other_mean)
+    if round(gap, decimals) == 0:
+        return f"level with {name} ({fixed(other_mean, decimals)})"
+    return f"{fixed(gap, decimals)} {word} than {name} ({fixed(other_mean, decimals)})"
+
+
+def _cost_clause(win: Group, runner: Group) -> str:
+    a, b = win.wall(), runner.wall()
+    if a is None or b is None or b <= 0:
+        return ""
+    return (f", taking {a / b:.1f}× the wall time of {methods.prose(runner.method)} per run "
+            f"({seconds(a)} against {seconds(b)})")

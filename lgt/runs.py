@@ -1,0 +1,122 @@
+"""What a run is: its spec, the request that starts it, its name, and the checks on both.
+
+Every command that runs trials (`baseline`, `tune`, `bench`, `worker`)
+checks its numbers and names here, so a bad `--trials`, seed or run id is
+the same one-line error whichever command it reached.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from lgt.errors import UserError
+from tuning_targets import Target, make_target, target_label
+
+MAX_SEED = 2**32 - 1  # what numpy and Optuna's samplers accept
+# A run id names a study and a folder under the results dir: letters, digits, '-', '_' and '.', no '..'.
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What identifies a run; stored on the study so a resume rebuilds the same thing."""
+
+    run_id: str
+    target: str
+    method: str
+    seed: int
+    trials: int
+    data_dir: str | None = None
+    target_column: str | None = None
+    task: str | None = None
+    epoch_budget: int | None = None  # a budget in epochs (every method trains the same total); `trials` caps it too
+
+    def to_attrs(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+    def replace(self, **changes: Any) -> RunSpec:
+        return RunSpec(**(self.to_attrs() | changes))
+
+    @classmethod
+    def from_study(cls, study: optuna.Study) -> RunSpec:
+        attrs = study.user_attrs
+        try:
+            return cls(**{f.name: attrs[f.name] for f in fields(cls) if f.name in attrs})
+        except TypeError:
+            raise UserError(f"study {study.study_name!r} was not written by lgt (its attributes are missing)") from None
+
+
+@dataclass(kw_only=True)
+class RunRequest:
+    """What every run command takes: the target, the budget, where to store it."""
+
+    target: str
+    trials: int
+    seed: int = 0
+    storage: str | None = None
+    data_dir: str | None = None
+    target_column: str | None = None
+    task: str | None = None
+    resume: str | None = None
+    epoch_budget: int | None = None  # stop once this many epochs were trained, over all trials
+    run_id: str | None = None  # a fixed name (the bench names its runs); default: target-method-seed-time
+    out_dir: Path | None = None  # where the run's files go; default results/<run-id>/
+
+    def check(self) -> None:
+        """The checks every run request passes before anything is read or stored."""
+        if not self.resume:
+            check_trials(self.trials)
+        check_seed(self.seed)
+        check_epoch_budget(self.epoch_budget)
+        if self.run_id is not None:
+            check_run_id(self.run_id)
+
+
+def check_trials(trials: int) -> int:
+    if trials < 1:
+        raise UserError(f"--trials must be at least 1, got {trials}")
+    return trials
+
+
+def check_epoch_budget(epochs: int | None) -> int | None:
+    if epochs is not None and epochs < 1:
+        raise UserError(f"--epoch-budget must be at least 1, got {epochs}")
+    return epochs
+
+
+def check_seed(seed: int) -> int:
+    if not 0 <= seed <= MAX_SEED:
+        raise UserError(f"a seed must be a whole number from 0 to {MAX_SEED}, got {seed}")
+    return seed
+
+
+def check_run_id(name: str) -> str:
+    """A run id that is safe as a study name and as one folder name: no '/', no '..'."""
+    if not _RUN_ID.fullmatch(name) or ".." in name:
+        raise UserError(f"run id {name!r} is not a safe name: use letters, digits, '-', '_' and '.' "
+                        f"(no '/', no '..', at most 200 characters)")
+    return name
+
+
+def slug(text: str) -> str:
+    """`text` reduced to letters, digits and '_', for names built from it."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_") or "run"
+
+
+def new_run_id(target: str, method: str, seed: int) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{slug(target_label(target))}-{method}-s{seed}-{stamp}"
+
+
+def build_target(spec: RunSpec) -> Target:
+    """Make the run's target and read its data now, so bad input fails before anything is stored."""
+    target = make_target(spec.target, data_dir=Path(spec.data_dir) if spec.data_dir else None,
+                         target_column=spec.target_column, task=spec.task)  # type: ignore[arg-type]
+    target.load_splits(target.default_config)
+    return target
