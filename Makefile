@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF
 DEMO_TRIALS ?= 6
 
-.PHONY: install demo test bench-throughput bench-scaling clean
+.PHONY: install demo test lint bench-throughput bench-scaling clean
 
 install: $(STAMP)
 
@@ -24,6 +24,12 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q
+
+# What CI checks besides the tests: ruff, mypy (strict) and the import layers (pyproject.toml).
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench-throughput: install
 	$(PY) benchmarks/trainer_throughput.py
