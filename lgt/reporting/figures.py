@@ -8,7 +8,6 @@ path).
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 from lgt import methods
@@ -17,11 +16,7 @@ from lgt.reporting.store import Run
 from lgt.reporting.summary import Row, target_bests, threshold
 from lgt.reporting.tables import Column, columns
 from lgt.reporting.text import as_float, as_int, fixed
-
-
-def target_slug(target: str) -> str:
-    """A target label as part of a file name."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", target).strip("_.") or "target"
+from lgt.runs import slug
 
 
 def ylabel(metric: str, maximize: bool, so_far: bool = True) -> str:
@@ -37,10 +32,10 @@ def bench_figures(runs: list[Run], rows: list[Row], out_dir: Path) -> dict[str, 
         mine = [r for r in runs if r.target == col.target and not r.failed and r.best is not None]
         if not mine:
             continue
-        slug = target_slug(col.target)
+        name = slug(col.target)
         figures["convergence"].append(_convergence_figure(col, mine, bests.get(col.target),
-                                                          out_dir / f"convergence_{slug}.png"))
-        figures["curves"].append(_curves_figure(col, mine, out_dir / f"curves_{slug}.png"))
+                                                          out_dir / f"convergence_{name}.png"))
+        figures["curves"].append(_curves_figure(col, mine, out_dir / f"curves_{name}.png"))
     share = _llm_share_figure(runs, out_dir / "llm_share.png")
     if share is not None:
         figures["llm_share"].append(share)
