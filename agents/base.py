@@ -4,6 +4,13 @@ The contract with the graph: an agent method either returns a validated
 pydantic object or raises `AgentFailure` (the graph then lets Optuna TPE pick
 that round). Only a misconfiguration the user must fix (a rejected key, an
 unknown model) raises `UserError`, since every later round would fail too.
+
+An LLM's reply is untrusted input, and it enters the program here and
+nowhere else: its text is redacted (the API key and anything shaped like
+one) before anything reads it, and every text field of the parsed reply is
+cut to what its schema allows (`cap_texts`). So no sink downstream (console,
+change log, storage, checkpoints, reports, the next prompt) can show a
+secret an endpoint echoed, or be bloated by a reply.
 """
 
 from __future__ import annotations
@@ -31,6 +38,11 @@ if TYPE_CHECKING:
 
 M = TypeVar("M", bound=BaseModel)
 _CONFIG_ERRORS = (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)
+CUT = "…[cut]"
+# A text field without a cap of its own (a categorical value, a free knob name) is cut here.
+DEFAULT_TEXT_CHARS = 200
+# What of a raw reply is kept for the transcript and sent back in a retry; its full length is recorded.
+RAW_KEPT_CHARS = 4000
 
 
 class AgentFailure(Exception):
@@ -49,19 +61,22 @@ class AgentFailure(Exception):
 
 @dataclass(frozen=True)
 class _Reply:
-    """What one attempt produced, whichever way it ended."""
+    """What one attempt produced, whichever way it ended (``raw`` already redacted)."""
 
     raw: str | None
     parsed: BaseModel | None
     error: str | None
     usage: Mapping[str, Any]
+    timings: Mapping[str, float] | None = None
 
 
 class Agent:
-    """Base of the three agents; a subclass names its prompt file in ``name``."""
+    """Base of the agents; a subclass names its prompt file in ``name`` and its reply budget in ``max_tokens``."""
 
     name: ClassVar[str]
     attempts: ClassVar[int] = 2
+    # Completion tokens a reply may use: the schema's longest valid reply plus room for JSON syntax.
+    max_tokens: ClassVar[int] = 256
 
     def __init__(self, client: LLMClient, transcript: Transcript) -> None:
         self.client = client
@@ -76,7 +91,7 @@ class Agent:
         say); by default the agent's own.
         """
         messages = (load_prompt(prompt) if prompt else self.prompt).render(**values)
-        runnable = self.client.structured(schema)
+        runnable = self.client.structured(schema, max_tokens=self.max_tokens)
         turns = messages
         for attempt in range(1, self.attempts + 1):
             start = time.monotonic()
@@ -87,7 +102,7 @@ class Agent:
                 return reply.parsed  # type: ignore[return-value]
             turns = [
                 *messages,
-                {"role": "assistant", "content": reply.raw or ""},
+                {"role": "assistant", "content": _kept(reply.raw or "")},
                 {
                     "role": "user",
                     "content": f"Your reply could not be used: {reply.error}\nReply again with JSON only, in the required shape.",
@@ -108,44 +123,67 @@ class Agent:
         start: float,
     ) -> _Reply:
         """Invoke once; an unusable reply comes back as a `_Reply` with an error, a server failure raises."""
+        self.client.timings.clear()
         try:
             message = runnable.invoke(_to_langchain(turns))
         except openai.LengthFinishReasonError as exc:
             content = exc.completion.choices[0].message.content if exc.completion.choices else None
             usage = exc.completion.usage
             tokens = {"input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens} if usage else {}
-            return _Reply(content, None, "the reply was cut off at the token limit; answer much shorter.", tokens)
+            raw = self.transcript.redact(content) if content is not None else None
+            return _Reply(raw, None, "the reply was cut off at the token limit; answer much shorter.", tokens,
+                          self.client.timings.last())
         except openai.OpenAIError as exc:
             error = self.transcript.redact(f"{type(exc).__name__}: {exc}")
             self._record(turns, _Reply(None, None, error, {}), attempt, time.monotonic() - start, fallback=True)
             if isinstance(exc, _CONFIG_ERRORS):
                 raise UserError(f"the LLM endpoint rejected the request ({error})") from None
             raise AgentFailure(self.name, error, attempt) from None
-        raw = message.content if isinstance(message.content, str) else json.dumps(message.content)
+        content = message.content if isinstance(message.content, str) else json.dumps(message.content)
+        raw = self.transcript.redact(content)  # the reply enters the program here, without any secret in it
         usage_metadata: Mapping[str, Any] = (message.usage_metadata if isinstance(message, AIMessage) else None) or {}
+        timings = self.client.timings.last()
         try:
-            return _Reply(raw, parse_reply(schema, raw), None, usage_metadata)
+            return _Reply(raw, cap_texts(parse_reply(schema, raw)), None, usage_metadata, timings)
         except ValueError as exc:
-            return _Reply(raw, None, str(exc), usage_metadata)
+            return _Reply(raw, None, str(exc), usage_metadata, timings)
 
     def _record(
         self, turns: list[dict[str, str]], reply: _Reply, attempt: int, latency: float, *, fallback: bool
     ) -> None:
+        timings = reply.timings or {}
         self.transcript.append(
             CallRecord(
                 agent=self.name,
                 attempt=attempt,
                 messages=turns,
-                raw=reply.raw,
+                raw=None if reply.raw is None else _kept(reply.raw),
+                raw_chars=None if reply.raw is None else len(reply.raw),
                 parsed=reply.parsed.model_dump(mode="json") if reply.parsed is not None else None,
                 error=reply.error,
                 prompt_tokens=reply.usage.get("input_tokens"),
                 completion_tokens=reply.usage.get("output_tokens"),
                 latency_s=round(latency, 3),
+                prompt_eval_s=_seconds(timings.get("prompt_ms")),
+                generation_s=_seconds(timings.get("predicted_ms")),
+                prompt_evaluated=_count(timings.get("prompt_n")),
                 fallback=fallback,
                 model=self.client.chat.model_name,
             )
         )
+
+
+def _kept(raw: str) -> str:
+    """A raw reply as it may be stored or sent back: the first `RAW_KEPT_CHARS`, with its length noted."""
+    return raw if len(raw) <= RAW_KEPT_CHARS else f"{raw[:RAW_KEPT_CHARS]}{CUT} ({len(raw):,} characters in all)"
+
+
+def _seconds(ms: float | None) -> float | None:
+    return None if ms is None else round(float(ms) / 1000, 3)
+
+
+def _count(n: float | None) -> int | None:
+    return None if n is None else int(n)
 
 
 def _to_langchain(turns: list[dict[str, str]]) -> list[BaseMessage]:
@@ -168,8 +206,31 @@ def parse_reply(schema: type[M], text: str) -> M:
         data = json.loads(text[first:end], strict=False)  # raw newlines in strings: grammars allow them
     except json.JSONDecodeError as exc:
         raise ValueError(f"the reply is not valid JSON ({exc.msg} at character {exc.pos}).") from None
+    except ValueError as exc:  # a number too long to read (Python refuses ints of more than 4,300 digits)
+        raise ValueError(f"the reply holds a value that cannot be read ({str(exc)[:80]}).") from None
     try:
         return schema.model_validate(data)
     except ValidationError as exc:
         problems = [f"{'.'.join(map(str, e['loc'])) or 'reply'}: {e['msg']}" for e in exc.errors()[:6]]
         raise ValueError("the JSON does not fit the required shape: " + "; ".join(problems) + ".") from None
+
+
+def cap_texts(model: M) -> M:
+    """``model`` with every text field cut to its schema's ``maxLength`` (else `DEFAULT_TEXT_CHARS`), marked `CUT`.
+
+    The caps are the ones the grammar enforces on servers that honour the
+    schema; this holds them for servers that do not.
+    """
+    updates: dict[str, Any] = {}
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        cap = extra.get("maxLength")
+        limit = int(cap) if isinstance(cap, int) else DEFAULT_TEXT_CHARS
+        if isinstance(value, str) and len(value) > limit:
+            updates[name] = value[: max(0, limit - len(CUT))] + CUT
+        elif isinstance(value, BaseModel):
+            updates[name] = cap_texts(value)
+        elif isinstance(value, list) and any(isinstance(v, BaseModel) for v in value):
+            updates[name] = [cap_texts(v) if isinstance(v, BaseModel) else v for v in value]
+    return model.model_copy(update=updates) if updates else model

@@ -20,17 +20,18 @@ on ``api.openai.com``) and ``json_mode`` for every other server.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlparse
 
+import httpx
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 if TYPE_CHECKING:
-    import httpx
     from langchain_core.language_models import LanguageModelInput
     from langchain_core.messages import BaseMessage
     from langchain_core.runnables import Runnable
@@ -101,6 +102,37 @@ def needs_embedded_server(settings: LLMSettings) -> bool:
     return settings.base_url is None and settings.api_key is None
 
 
+class Timings:
+    """The ``timings`` object of the last chat completion, from servers that report one.
+
+    llama.cpp's server (and lgt's embedded one) add ``{"prompt_n",
+    "prompt_ms", "predicted_n", "predicted_ms"}`` to each response: how long
+    reading the prompt took against writing the reply. LangChain drops
+    unknown response fields, so an httpx response hook reads them on the
+    way in. Agents call one at a time, so "the last response" is theirs.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] | None = None
+
+    def clear(self) -> None:
+        self._last = None
+
+    def last(self) -> dict[str, float] | None:
+        return self._last
+
+    def hook(self, response: httpx.Response) -> None:
+        if response.status_code != 200 or not response.request.url.path.endswith("/chat/completions"):
+            return
+        response.read()
+        try:
+            found = json.loads(response.content).get("timings")
+        except (ValueError, AttributeError):
+            return
+        if isinstance(found, dict):
+            self._last = {k: float(v) for k, v in found.items() if isinstance(v, int | float)}
+
+
 @dataclass(frozen=True)
 class LLMClient:
     """A chat model plus what the agents need to call it safely."""
@@ -108,9 +140,10 @@ class LLMClient:
     chat: ChatOpenAI
     mode: Literal["json_schema", "json_mode"]
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    timings: Timings = field(default_factory=Timings, repr=False)
 
-    def structured(self, schema: type[BaseModel]) -> Runnable[LanguageModelInput, BaseMessage]:
-        """``chat`` bound to reply in ``schema`` (the request carries the JSON schema).
+    def structured(self, schema: type[BaseModel], max_tokens: int | None = None) -> Runnable[LanguageModelInput, BaseMessage]:
+        """``chat`` bound to reply in ``schema`` (the request carries the JSON schema), in at most ``max_tokens``.
 
         This binds ``response_format`` directly instead of using
         ``with_structured_output``: the wire request is the same, but its
@@ -119,10 +152,21 @@ class LLMClient:
         parse the raw reply strictly themselves (`agents.base`).
         """
         json_schema = schema.model_json_schema()
+        limits = {} if max_tokens is None else _token_limit(self.mode, max_tokens)
         if self.mode == "json_schema":
             spec = {"name": schema.__name__, "schema": _openai_strict(json_schema), "strict": True}
-            return self.chat.bind(response_format={"type": "json_schema", "json_schema": spec})
-        return self.chat.bind(response_format={"type": "json_object", "schema": json_schema})
+            return self.chat.bind(response_format={"type": "json_schema", "json_schema": spec}, **limits)
+        return self.chat.bind(response_format={"type": "json_object", "schema": json_schema}, **limits)
+
+
+def _token_limit(mode: Literal["json_schema", "json_mode"], max_tokens: int) -> dict[str, Any]:
+    """The request field that caps a reply's tokens on this kind of server.
+
+    langchain-openai sends `max_tokens` as `max_completion_tokens`, which
+    llama-cpp-python ignores: without the plain field a looping tiny model
+    would generate until its context is full.
+    """
+    return {"max_tokens": max_tokens} if mode == "json_schema" else {"extra_body": {"max_tokens": max_tokens}}
 
 
 def _openai_strict(node: Any) -> Any:
@@ -150,14 +194,11 @@ def make_client(settings: LLMSettings, http_client: httpx.Client | None = None) 
             one with a ``MockTransport`` so the real OpenAI parsing runs offline.
     """
     mode = settings.resolved_mode
-    # langchain-openai sends `max_tokens` as `max_completion_tokens`, which
-    # llama-cpp-python ignores: without the plain field a looping tiny model
-    # would generate until its context is full.
-    limits: dict[str, Any] = (
-        {"max_tokens": settings.max_tokens}
-        if mode == "json_schema"
-        else {"extra_body": {"max_tokens": settings.max_tokens}}
-    )
+    timings = Timings()
+    if http_client is None:
+        http_client = httpx.Client(event_hooks={"response": [timings.hook]})
+    else:
+        http_client.event_hooks["response"] = [*http_client.event_hooks.get("response", []), timings.hook]
     chat = ChatOpenAI(
         model=settings.model,
         base_url=settings.base_url,
@@ -167,6 +208,6 @@ def make_client(settings: LLMSettings, http_client: httpx.Client | None = None) 
         max_retries=settings.max_retries,
         temperature=settings.temperature,
         http_client=http_client,
-        **limits,
+        **_token_limit(mode, settings.max_tokens),
     )
-    return LLMClient(chat=chat, mode=mode, secrets=settings.secrets)
+    return LLMClient(chat=chat, mode=mode, secrets=settings.secrets, timings=timings)

@@ -5,9 +5,12 @@ that constrained decoding (llama.cpp grammars, OpenAI structured outputs) can
 only emit the right shape, and pydantic validates whatever comes back, since
 not every server enforces the schema.
 
-String lengths are capped in the JSON schema only (``json_schema_extra``):
-the cap stops a tiny model from rambling until it runs out of tokens, while a
-strong model that writes one sentence too many is not rejected for it.
+String lengths are capped in the JSON schema (``json_schema_extra``) so a
+grammar stops a tiny model from rambling, and each cap asks for no more text
+than the change log shows: a reason is one sentence, an analysis two. A
+strong model that writes one sentence too many is not rejected for it; its
+text is cut to the cap when the reply is parsed (`agents.base.cap_texts`),
+so no reply can bloat a prompt, a file or the storage.
 """
 
 from __future__ import annotations
@@ -18,10 +21,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, create_model, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-# One above what the prompts ask for (three each): a model that overshoots by one
-# is not sent back for it, while a grammar still bounds a tiny model's output.
-MAX_CHANGES = 4
-MAX_STEPS = 4
+# One above what the prompts ask for: a model that overshoots by one is not sent
+# back for it, while a grammar still bounds a tiny model's output.
+MAX_CHANGES = 4  # the prompts ask for one to three
+MAX_STEPS = 3  # the prompts ask for up to two
+REASON_CHARS = 160  # one sentence
+EFFECT_CHARS = 160
+ANALYSIS_CHARS = 240  # two short sentences
+GUIDANCE_CHARS = 360  # a few one-line rules
+NAME_CHARS = 40  # a knob name or a categorical value
 
 
 def _text(description: str, max_chars: int) -> Any:
@@ -31,16 +39,16 @@ def _text(description: str, max_chars: int) -> Any:
 class Change(BaseModel):
     """One knob set to one value, with the engineer's reason."""
 
-    knob: str = Field(description="name of a knob from the search space")
+    knob: str = _text("name of a knob from the search space", NAME_CHARS)
     value: str | float | int | bool = Field(description="the new value, inside the knob's range")
-    reason: str = _text("why this value, citing the evidence", 240)
+    reason: str = _text("why this value, citing the evidence", REASON_CHARS)
 
 
 class Proposal(BaseModel):
     """The Advisor's next configuration change, applied to the best configuration so far."""
 
     changes: list[Change] = Field(min_length=1, max_length=MAX_CHANGES)
-    expected_effect: str = _text("what should happen to the validation metric and curves", 240)
+    expected_effect: str = _text("what should happen to the validation metric and curves", EFFECT_CHARS)
 
 
 class ProposalBatch(BaseModel):
@@ -52,12 +60,13 @@ class ProposalBatch(BaseModel):
 class GradientStep(BaseModel):
     """One component of the textual gradient: move this knob that way."""
 
-    knob: str = Field(description="name of a knob from the search space")
+    knob: str = _text("name of a knob from the search space", NAME_CHARS)
     direction: str = Field(
         description='"increase", "decrease" or "switch to <value>"',
         pattern=r"^(increase|decrease|switch to .+)$",
+        json_schema_extra={"maxLength": NAME_CHARS + 10},
     )
-    reason: str = _text("the evidence in the curves or the comparison", 200)
+    reason: str = _text("the evidence in the curves or the comparison", REASON_CHARS)
     confidence: float = Field(ge=0.0, le=1.0, description="0 = a guess, 1 = certain")
 
     @field_validator("confidence", mode="before")
@@ -72,12 +81,14 @@ class GradientStep(BaseModel):
 class Verdict(BaseModel):
     """The Evaluator's judgement of the newest trial against the best so far.
 
-    ``correction`` is set by code, never by the model (hence absent from the
-    JSON schema): it says why ``is_new_best`` was overruled by the numbers.
+    ``is_new_best`` and ``correction`` are set by code, never asked of the
+    model (hence absent from the JSON schema): whether a trial is a new best
+    is arithmetic, and ``correction`` notes what code had to overrule or
+    replace.
     """
 
-    is_new_best: bool
-    analysis: str = _text("what the curves and the comparison show", 400)
+    is_new_best: SkipJsonSchema[bool] = False
+    analysis: str = _text("what the curves and the comparison show", ANALYSIS_CHARS)
     gradient: list[GradientStep] = Field(max_length=MAX_STEPS)
     correction: SkipJsonSchema[str | None] = None
 
@@ -91,7 +102,7 @@ class EpochVerdict(BaseModel):
     """
 
     healthy: bool = Field(description="true when training progresses well and nothing should change")
-    analysis: str = _text("what the curve so far shows", 240)
+    analysis: str = _text("what the curve so far shows", ANALYSIS_CHARS)
     gradient: list[GradientStep] = Field(max_length=MAX_STEPS)
     correction: SkipJsonSchema[str | None] = None
 
@@ -100,14 +111,14 @@ class EpochProposal(BaseModel):
     """The Advisor's changes to dynamic knobs for the next epoch; an empty list means no change."""
 
     changes: list[Change] = Field(max_length=MAX_CHANGES)
-    expected_effect: str = _text("what should happen in the next epoch", 200)
+    expected_effect: str = _text("what should happen in the next epoch", EFFECT_CHARS)
 
 
 class Guidance(BaseModel):
     """The Optimizer's rewrite of the Advisor's standing guidance."""
 
-    guidance: str = _text("standing advice for the Advisor, a few short rules", 600)
-    reason_for_change: str = _text("what in the record made you change it", 300)
+    guidance: str = _text("standing advice for the Advisor, a few short rules", GUIDANCE_CHARS)
+    reason_for_change: str = _text("what in the record made you change it", REASON_CHARS)
 
 
 @lru_cache(maxsize=32)

@@ -26,7 +26,14 @@ _KEY_LIKE = re.compile(r"sk-[A-Za-z0-9_\-*]{6,}")
 
 @dataclass(frozen=True)
 class CallRecord:
-    """One LLM call: what was asked, what came back, what it cost."""
+    """One LLM call: what was asked, what came back, what it cost.
+
+    ``raw`` keeps the first few thousand characters of the reply and
+    ``raw_chars`` its full length. ``prompt_eval_s`` / ``generation_s`` split
+    the server's time between reading the prompt (``prompt_evaluated``
+    tokens of it, after any prefix cache) and writing the reply, where the
+    server reports them (llama.cpp's and the embedded one do); None elsewhere.
+    """
 
     agent: str
     attempt: int
@@ -39,6 +46,10 @@ class CallRecord:
     latency_s: float
     fallback: bool = False
     model: str | None = None
+    raw_chars: int | None = None
+    prompt_eval_s: float | None = None
+    generation_s: float | None = None
+    prompt_evaluated: int | None = None
     time: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
 
@@ -92,16 +103,19 @@ class Transcript:
         return records
 
     def usage(self) -> dict[str, float]:
-        """Totals of every call so far: seconds, prompt and completion tokens.
+        """Totals of every call so far: seconds (and how the server split them), prompt and completion tokens.
 
         Read from the file, not kept in memory, so the totals survive a
         resumed run; the bench splits wall time with them.
         """
-        totals = {"llm_seconds": 0.0, "llm_prompt_tokens": 0.0, "llm_completion_tokens": 0.0, "llm_calls": 0.0}
+        totals = {"llm_seconds": 0.0, "llm_prompt_tokens": 0.0, "llm_completion_tokens": 0.0, "llm_calls": 0.0,
+                  "llm_prompt_eval_seconds": 0.0, "llm_generation_seconds": 0.0}
         for record in self.read():
             totals["llm_seconds"] += float(record.get("latency_s") or 0)
             totals["llm_prompt_tokens"] += float(record.get("prompt_tokens") or 0)
             totals["llm_completion_tokens"] += float(record.get("completion_tokens") or 0)
+            totals["llm_prompt_eval_seconds"] += float(record.get("prompt_eval_s") or 0)
+            totals["llm_generation_seconds"] += float(record.get("generation_s") or 0)
             totals["llm_calls"] += 1
         return totals
 

@@ -293,11 +293,17 @@ def _read_config(path: Path | None) -> dict[str, Any] | None:
     if path is None:
         return None
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserError(f"config file not found: {path}") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"config file {path} is not valid JSON: {exc}") from None
+    except IsADirectoryError:
+        raise UserError(f"config file {path} is a folder; pass a JSON file of knob: value") from None
+    except UnicodeDecodeError:
+        raise UserError(f"config file {path} is not UTF-8 text; save it as UTF-8 JSON") from None
+    except OSError as exc:
+        raise UserError(f"config file {path} cannot be read: {exc.strerror}") from None
+    except ValueError as exc:  # not JSON, or a number too long for Python to read
+        raise UserError(f"config file {path} is not valid JSON: {str(exc)[:120]}") from None
     if not isinstance(data, dict):
         raise UserError(f"config file {path} must hold a JSON object of knob: value")
     return data

@@ -25,7 +25,8 @@ def serve(llm: ScriptedLLM) -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            request = httpx.Request("POST", f"http://llm.test{self.path}", content=body)
+            request = httpx.Request("POST", f"http://llm.test{self.path}", content=body,
+                                    headers={k: v for k, v in self.headers.items() if k.lower() == "authorization"})
             with lock:
                 try:
                     response = llm.handle(request)

@@ -98,7 +98,7 @@ class FloatKnob(Knob):
         clipped = min(max(number, float(self.low)), float(self.high))
         if isinstance(value, str):
             fix = f"read as {number:g}" + (f" and clipped to {clipped:g}" if clipped != number else "")
-            raise _Repair(clipped, f"{self.name}={value!r} is text, not a number; {fix}")
+            raise _Repair(clipped, f"{self.name}={shown(value)} is text, not a number; {fix}")
         if clipped != number:
             raise _Repair(clipped, f"{self.name}={number:g} is outside [{self.low:g}, {self.high:g}]; clipped to {clipped:g}")
         return number
@@ -136,7 +136,7 @@ class IntKnob(Knob):
         number = _read_number(value, "an integer")
         snapped = min(max(round(number), self.low), self.high)
         if isinstance(value, str):
-            raise _Repair(snapped, f"{self.name}={value!r} is text, not an integer; read as {snapped}")
+            raise _Repair(snapped, f"{self.name}={shown(value)} is text, not an integer; read as {snapped}")
         if snapped != number:
             raise _Repair(snapped, f"{self.name}={number:g} is not an integer in [{self.low}, {self.high}]; set to {snapped}")
         return snapped
@@ -168,17 +168,17 @@ class CategoricalKnob(Knob):
         text = str(value).strip().lower()
         for choice in self.choices:
             if str(choice).lower() == text:
-                raise _Repair(choice, f"{self.name}={value!r} is not one of the choices; read as {choice!r}")
+                raise _Repair(choice, f"{self.name}={shown(value)} is not one of the choices; read as {choice!r}")
         numeric = [c for c in self.choices if isinstance(c, (int, float)) and not isinstance(c, bool)]
         if numeric:
             try:
                 number = float(value)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 number = math.nan
             if math.isfinite(number):
                 nearest = min(numeric, key=lambda c: abs(float(c) - number))
-                raise _Repair(nearest, f"{self.name}={value!r} is not a choice; snapped to nearest {nearest!r}")
-        raise ValueError(f"{value!r} is not a choice")
+                raise _Repair(nearest, f"{self.name}={shown(value)} is not a choice; snapped to nearest {nearest!r}")
+        raise ValueError(f"{shown(value)} is not a choice")
 
     def sample(self, rng: random.Random) -> Value:
         return rng.choice(self.choices)
@@ -190,16 +190,24 @@ class CategoricalKnob(Knob):
         return "one of " + ", ".join(json.dumps(c) for c in self.choices)
 
 
+def shown(value: Any, limit: int = 40) -> str:
+    """A value as a note or an error shows it: its repr, cut short (an LLM or a file may send anything)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 1]}… ({len(text):,} characters)"
+
+
 def _read_number(value: Any, kind: str) -> float:
     """A finite float from a number or numeric text; ValueError for anything else."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValueError(f"expected {kind}, got {value!r}")  # noqa: TRY004 - callers read ValueError as "unreadable"
+        raise ValueError(f"expected {kind}, got {shown(value)}")  # noqa: TRY004 - callers read ValueError as "unreadable"
     try:
         number = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        raise ValueError(f"{shown(value)} is too large for {kind}") from None
     except ValueError:
-        raise ValueError(f"expected {kind}, got {value!r}") from None
+        raise ValueError(f"expected {kind}, got {shown(value)}") from None
     if not math.isfinite(number):
-        raise ValueError(f"expected a finite number, got {value!r}")
+        raise ValueError(f"expected a finite number, got {shown(value)}")
     return number
 
 
@@ -258,9 +266,9 @@ class SearchSpace:
             knob = self.knobs.get(name)
             if knob is None:
                 if strict:
-                    raise UserError(f"unknown knob {name!r}; known knobs: {', '.join(self.knobs)}")
+                    raise UserError(f"unknown knob {shown(name)}; known knobs: {', '.join(self.knobs)}")
                 result.dropped.append(name)
-                result.notes.append(f"unknown knob {name!r} dropped")
+                result.notes.append(f"unknown knob {shown(name)} dropped")
                 continue
             try:
                 result.config[name] = knob.coerce(value)

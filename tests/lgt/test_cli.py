@@ -42,6 +42,12 @@ def csvs(tmp_path: Path) -> dict[str, Path]:
     return paths
 
 
+def _raw_config(tmp_path: Path, content: bytes) -> str:
+    path = tmp_path / f"config_raw_{len(content)}.json"
+    path.write_bytes(content)
+    return str(path)
+
+
 def _bad_config(tmp_path: Path, config: dict[str, object]) -> str:
     path = tmp_path / f"config_{next(iter(config))}.json"
     path.write_text(json.dumps(config))
@@ -60,6 +66,10 @@ def _bad_config(tmp_path: Path, config: dict[str, object]) -> str:
     ("lr_out_of_range", "knob 'learning_rate'"),
     ("unknown_knob", "unknown knob 'colour'"),
     ("bad_choice", "knob 'optimizer'"),
+    ("config_is_a_folder", "is a folder"),
+    ("config_not_utf8", "is not UTF-8"),
+    ("config_huge_number", "too large"),
+    ("config_huge_json_int", "is not valid JSON"),
 ])
 def test_bad_input_is_one_line_and_exit_2(case: str, expected: str, tmp_path: Path, storage: str,
                                           csvs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
@@ -77,6 +87,10 @@ def test_bad_input_is_one_line_and_exit_2(case: str, expected: str, tmp_path: Pa
         "lr_out_of_range": base + ["--target", "iris", "--config", _bad_config(tmp_path, {"learning_rate": 5})],
         "unknown_knob": base + ["--target", "iris", "--config", _bad_config(tmp_path, {"colour": "red"})],
         "bad_choice": base + ["--target", "iris", "--config", _bad_config(tmp_path, {"optimizer": "lbfgs"})],
+        "config_is_a_folder": base + ["--target", "iris", "--config", str(tmp_path)],
+        "config_not_utf8": base + ["--target", "iris", "--config", _raw_config(tmp_path, '{"optimizer": "é"}'.encode("latin-1"))],
+        "config_huge_number": base + ["--target", "iris", "--config", _bad_config(tmp_path, {"epochs": 10 ** 400})],
+        "config_huge_json_int": base + ["--target", "iris", "--config", _raw_config(tmp_path, b'{"epochs": 1' + b"0" * 5000 + b"}")],
     }[case]
     assert main(argv) == 2
     assert expected in _error_line(capsys)
