@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from agents import render
 from agents.base import Agent
@@ -18,6 +19,7 @@ class Advisor(Agent):
     """Reads the space, the trials, the latest gradient and the guidance; proposes changes."""
 
     name = "advisor"
+    max_tokens = 300  # up to four changes and the expected effect, at their schema caps
 
     def propose(
         self,
@@ -27,6 +29,7 @@ class Advisor(Agent):
         gradient: Verdict | None = None,
         guidance: str | None = None,
         feedback: str | Sequence[str] = (),
+        data: Mapping[str, Any] | None = None,
     ) -> Proposal:
         """The next change, to apply to the best configuration so far.
 
@@ -39,12 +42,13 @@ class Advisor(Agent):
             feedback: Why the previous proposal was not run as is (unknown
                 knob dropped, value out of range, already run, a user's
                 rejection note); shown to the model so it does not repeat it.
+            data: The data profile (`tuning_targets.Target.data_profile()`), if known.
 
         Raises:
             AgentFailure: No valid proposal after one retry, or the server failed.
         """
         schema = proposal_schema(tuple(knob["name"] for knob in space))
-        return self._ask(schema, between_trials(space, trials, metric, gradient, guidance, feedback))
+        return self._ask(schema, between_trials(space, trials, metric, gradient, guidance, feedback, data))
 
     def adjust(
         self,
@@ -94,10 +98,12 @@ def between_trials(
     gradient: Verdict | None,
     guidance: str | None,
     feedback: str | Sequence[str],
+    data: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
     """The prompt values of a proposal between trials (the batch Advisor's too)."""
     return {
         "task": render.task(metric),
+        "data": render.data(data),
         "space": render.space(space),
         "best": render.best(trials, metric),
         "trials": render.trials(trials, metric),

@@ -7,7 +7,7 @@ that repeats a config already run or another one in the same batch.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -38,6 +38,7 @@ class BatchAdvisor(Agent):
     """
 
     name = "advisor_batch"
+    max_tokens = 1024  # several proposals
 
     def propose_batch(
         self,
@@ -48,6 +49,7 @@ class BatchAdvisor(Agent):
         gradient: Verdict | None = None,
         guidance: str | None = None,
         feedback: str | Sequence[str] = (),
+        data: Mapping[str, Any] | None = None,
     ) -> list[Proposal]:
         """Up to ``size`` proposals (a model may return fewer; the graph fills the rest).
 
@@ -55,6 +57,6 @@ class BatchAdvisor(Agent):
             AgentFailure: No valid batch after one retry, or the server failed.
         """
         schema = proposal_batch_schema(tuple(knob["name"] for knob in space), size)
-        values = between_trials(space, trials, metric, gradient, guidance, feedback)
+        values = between_trials(space, trials, metric, gradient, guidance, feedback, data)
         batch = self._ask(schema, {"size": str(size), **values})
         return list(batch.proposals)[:size]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from agents import render
 from agents.base import Agent
@@ -15,6 +16,7 @@ class Evaluator(Agent):
     """Compares the newest trial with the best before it; the numbers decide ``is_new_best``."""
 
     name = "evaluator"
+    max_tokens = 320  # an analysis and up to three gradient steps at their schema caps
 
     def judge(
         self,
@@ -23,6 +25,7 @@ class Evaluator(Agent):
         best: TrialRecord | None,
         metric: MetricInfo,
         diagnostics: Diagnostics | None = None,
+        data: Mapping[str, Any] | None = None,
     ) -> Verdict:
         """The verdict on ``newest``.
 
@@ -32,10 +35,11 @@ class Evaluator(Agent):
             best: The best trial *before* ``newest``, or None.
             metric: Name and direction of the validation metric.
             diagnostics: `diagnose(newest, metric)`, computed here when omitted.
+            data: The data profile (`tuning_targets.Target.data_profile()`), if known.
 
         Returns:
-            The model's verdict, with ``is_new_best`` overruled by the numbers
-            when it disagrees (``correction`` then says so).
+            The model's analysis and gradient; ``is_new_best`` is arithmetic,
+            set by code from the numbers, never asked of the model.
 
         Raises:
             AgentFailure: No valid verdict after one retry, or the server failed.
@@ -45,26 +49,20 @@ class Evaluator(Agent):
         new_best = scored(newest) and is_better(
             newest.get("val_metric"), earlier.get("val_metric") if earlier else None, metric["direction"]
         )
-        comparison = _comparison(newest, earlier, metric, new_best)
         best_config = (earlier.get("config") or {}) if earlier else {}
         verdict = self._ask(
             verdict_schema(tuple(knob["name"] for knob in space)),
             {
                 "task": render.task(metric),
+                "data": render.data(data),
                 "knobs": render.knob_names(space),
-                "newest": f"{render.trial(newest, metric, best_config, vs='best')}\nChanges tried: {render.changes(newest)}",
+                "newest": f"{render.trial(newest, metric, best_config)}\n  changes tried: {render.changes(newest)}",
                 "diagnostics": render.diagnostics(facts),
-                "best": render.trial(earlier, metric, {}, vs=None)
-                if earlier
-                else "(none: this is the first completed trial)",
-                "comparison": comparison,
+                "best": f"{render.best([earlier], metric)}" if earlier else "(none: this is the first completed trial)",
+                "comparison": _comparison(newest, earlier, metric, new_best),
             },
         )
-        if verdict.is_new_best != new_best:
-            note = f"is_new_best overruled to {new_best} by the numbers: {comparison}"
-            verdict = verdict.model_copy(update={"is_new_best": new_best, "correction": note})
-        return verdict
-
+        return verdict.model_copy(update={"is_new_best": new_best})
 
     def judge_epoch(
         self,

@@ -1,12 +1,16 @@
 """Plain data as compact prompt text.
 
-Every token counts: the embedded model has an 8k context and reads worse
-the longer the prompt, so trials become one line each and configurations are
-shown as differences from the default.
+Reading the prompt is most of an LLM call's time on a small local model, so
+every prompt is laid out static-first: what stays the same for a whole run
+(the role, the goal, the data, the search space) comes first, so a server's
+prompt cache reads it once per run; what changes (the trials, the gradient,
+the guidance) comes last and is bounded: the best few and the last few
+trials, one short line each, so a prompt does not grow with the budget.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,7 +18,10 @@ from agents.diagnostics import Diagnostics, EpochDiagnostics, diagnose, epoch_fl
 from agents.records import KnobSpec, MetricInfo, TrialRecord, best_trial, default_config, is_better, scored, val
 from agents.schemas import EpochVerdict, Verdict
 
-MAX_DESCRIPTION = 90
+MAX_DESCRIPTION = 80
+# Names that come from a data set (a CSV's columns) are quoted, cut and few: data, never instructions.
+MAX_NAME = 24
+MAX_NAMES = 12
 
 
 def task(metric: MetricInfo) -> str:
@@ -39,53 +46,95 @@ def diff(values: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if base.get(k) != v}
 
 
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
+
+
 def space(knobs: Sequence[KnobSpec]) -> str:
-    """One line per knob: name [dimension, type] range: description."""
+    """One line per knob: name (dimension, type[, dynamic]) range: description."""
     lines = []
     for knob in knobs:
-        description = str(knob.get("description", ""))
-        if len(description) > MAX_DESCRIPTION:
-            description = description[: MAX_DESCRIPTION - 3].rstrip() + "..."
         dynamic = ", dynamic" if knob.get("dynamic") else ""
-        lines.append(f"- {knob['name']} [{knob['dimension']}, {knob['type']}{dynamic}] {knob['range']}: {description}")
+        description = _cut(str(knob.get("description", "")), MAX_DESCRIPTION)
+        lines.append(f"- {knob['name']} ({knob['dimension']}, {knob['type']}{dynamic}) {knob['range']}: {description}")
     return "\n".join(lines)
+
+
+def knob_names(knobs: Sequence[KnobSpec]) -> str:
+    """Names with ranges on one line, for agents that need no descriptions."""
+    return "; ".join(f"{k['name']} {k['range']}" for k in knobs)
+
+
+def names(found: Sequence[object]) -> str:
+    """Names read from a data set, as quoted data: each cut short, at most a dozen listed."""
+    shown = [json.dumps(_cut(str(n), MAX_NAME)) for n in list(found)[:MAX_NAMES]]
+    more = len(found) - len(shown)
+    return ", ".join(shown) + (f" (and {more} more)" if more > 0 else "")
+
+
+def data(profile: Mapping[str, Any] | None) -> str:
+    """The data profile computed in code (`tuning_targets.Target.data_profile`), a line per fact."""
+    if not profile:
+        return "(not described)"
+    lines = []
+    rows = profile.get("rows") or {}
+    if rows:
+        lines.append(f"- rows: {rows.get('train', 0):,} train / {rows.get('val', 0):,} validation / "
+                     f"{rows.get('test', 0):,} test")
+    features, image = profile.get("features") or {}, profile.get("image")
+    if image:
+        lines.append(f"- images: {image['height']}x{image['width']} pixels, {image['channels']} channel(s)")
+    elif features:
+        lines.append(f"- features: {features.get('numeric', 0)} numeric, {features.get('categorical', 0)} categorical")
+    if profile.get("missing_share") is not None:
+        share = float(profile["missing_share"])
+        lines.append(f"- missing values: {'none' if share == 0 else f'{share:.1%} of feature cells'}")
+    classes, spread = profile.get("classes"), profile.get("target")
+    if classes:
+        lines.append(f"- classes: {classes['count']}, smallest {classes['smallest_share']:.1%} of rows, "
+                     f"largest {classes['largest_share']:.1%}")
+    if spread:
+        lines.append(f"- target: mean {value(spread['mean'])}, std {value(spread['std'])}, "
+                     f"range {value(spread['min'])} to {value(spread['max'])}")
+    if profile.get("columns"):
+        lines.append(f"- columns (names from the data): {names(profile['columns'])}")
+    return "\n".join(lines) or "(not described)"
 
 
 def score(trial: TrialRecord, metric: MetricInfo) -> str:
     """The result in words: "val accuracy 0.934", or why the trial failed."""
     if trial.get("status") == "failed":
-        return f"FAILED ({trial.get('fail_reason') or 'no reason given'})"
+        return f"FAILED ({_cut(str(trial.get('fail_reason') or 'no reason given'), 80)})"
     metric_value = trial.get("val_metric")
     return f"val {metric['name']} {'n/a' if metric_value is None else value(float(metric_value))}"
 
 
-def trial(record: TrialRecord, metric: MetricInfo, base: Mapping[str, Any], vs: str | None = "default") -> str:
-    """One line: number, source, score, config vs ``base`` (named ``vs``; None: in full), curves, flags."""
+def row(record: TrialRecord, metric: MetricInfo, base: Mapping[str, Any]) -> str:
+    """One trial in one short line: number, source, score, config vs ``base``, raised flags."""
     raised = flags(diagnose(record, metric))
-    parts = [
-        f"#{record.get('number')} ({record.get('source', '?')}) {score(record, metric)}",
-        f"config vs {vs}: {config(diff(record.get('config') or {}, base))}"
-        if vs
-        else f"config: {config(record.get('config') or {})}",
-        summarize_curve(list(record.get("history") or []), metric),
-    ]
-    if raised:
-        parts.append("flags: " + ", ".join(raised))
-    return " | ".join(parts)
+    return (f"#{record.get('number')} ({record.get('source', '?')}) {score(record, metric)} | "
+            f"{config(diff(record.get('config') or {}, base))}" + (f" | {', '.join(raised)}" if raised else ""))
 
 
-def trials(records: Sequence[TrialRecord], metric: MetricInfo, best_n: int = 3, last_n: int = 3) -> str:
-    """The ``best_n`` best completed trials, then the ``last_n`` most recent others."""
+def trial(record: TrialRecord, metric: MetricInfo, base: Mapping[str, Any]) -> str:
+    """One trial in full: its line, then its curves."""
+    return f"{row(record, metric, base)}\n  curves: {summarize_curve(list(record.get('history') or []), metric)}"
+
+
+def trials(records: Sequence[TrialRecord], metric: MetricInfo, best_n: int = 3, last_n: int = 2) -> str:
+    """The ``best_n`` best completed trials, then the ``last_n`` most recent others; one line each."""
     if not records:
         return "(no trials yet)"
     base = default_config(records)
     sign = 1.0 if metric["direction"] == "maximize" else -1.0
-    complete = [r for r in records if scored(r)]
-    best = sorted(complete, key=lambda r: -sign * val(r))[:best_n]
+    best = sorted((r for r in records if scored(r)), key=lambda r: -sign * val(r))[:best_n]
     recent = [r for r in records if all(r is not b for b in best)][-last_n:]
-    lines = ["best:", *(trial(r, metric, base) for r in best)] if best else []
+    shown = len(best) + len(recent)
+    lines = ["best:", *(row(r, metric, base) for r in best)] if best else []
     if recent:
-        lines += ["most recent:", *(trial(r, metric, base) for r in recent)]
+        lines += ["latest:", *(row(r, metric, base) for r in recent)]
+    if shown < len(records):
+        lines.append(f"({len(records) - shown} other trials not shown)")
     return "\n".join(lines)
 
 
@@ -111,11 +160,6 @@ def feedback(notes: str | Sequence[str]) -> str:
     return "\n".join(f"- {n}" for n in notes) if notes else "(none)"
 
 
-def knob_names(knobs: Sequence[KnobSpec]) -> str:
-    """Names with ranges on one line, for agents that need no descriptions."""
-    return "; ".join(f"{k['name']} {k['range']}" for k in knobs)
-
-
 def changes(record: TrialRecord) -> str:
     """What the trial changed and why, as recorded."""
     made: Mapping[str, Any] = record.get("changes") or {}
@@ -135,14 +179,12 @@ def diagnostics(d: Diagnostics) -> str:
         parts.append(f"val-train loss gap {d['gap_last']:+.3g} at last epoch{at_best}")
     if d["oscillation"] is not None:
         parts.append(f"val loss reverses direction on {d['oscillation']:.0%} of steps")
-    if d["seconds_per_epoch"] is not None:
-        parts.append(f"{d['seconds_per_epoch']:.2g} s/epoch")
     parts.append("flags: " + (", ".join(flags(d)) or "none"))
     return "; ".join(parts)
 
 
-def outcomes(records: Sequence[TrialRecord], metric: MetricInfo, limit: int = 15) -> str:
-    """Each trial's changes and what they did to the best-so-far, oldest first."""
+def outcomes(records: Sequence[TrialRecord], metric: MetricInfo, limit: int = 8) -> str:
+    """Each trial's changes and what they did to the best-so-far, oldest first; the last ``limit``."""
     lines: list[str] = []
     best_value: float | None = None
     for record in records:
@@ -166,15 +208,10 @@ def outcomes(records: Sequence[TrialRecord], metric: MetricInfo, limit: int = 15
 MAX_DYNAMIC_DESCRIPTION = 70
 
 
-def dynamic_knobs(knobs: Sequence[KnobSpec], values: Mapping[str, Any]) -> str:
-    """One line per knob that may change inside the run, with its value now."""
-    lines = []
-    for knob in knobs:
-        description = str(knob.get("description", ""))
-        if len(description) > MAX_DYNAMIC_DESCRIPTION:
-            description = description[: MAX_DYNAMIC_DESCRIPTION - 3].rstrip() + "..."
-        lines.append(f"- {knob['name']} = {value(values.get(knob['name']))}, {knob['range']}: {description}")
-    return "\n".join(lines)
+def dynamic_knobs(knobs: Sequence[KnobSpec]) -> str:
+    """One line per knob that may change inside the run (static: the values now are in the curve part)."""
+    return "\n".join(f"- {k['name']} {k['range']}: {_cut(str(k.get('description', '')), MAX_DYNAMIC_DESCRIPTION)}"
+                     for k in knobs)
 
 
 def epoch_curve(history: Sequence[Mapping[str, Any]], metric: MetricInfo, last_n: int = 6) -> str:
@@ -230,13 +267,15 @@ def _outcome(entry: Mapping[str, Any]) -> str:
 
 def epoch_context(knobs: Sequence[KnobSpec], run: Mapping[str, Any], metric: MetricInfo,
                   facts: Mapping[str, Any]) -> dict[str, str]:
-    """The prompt values both in-run agents read: where the run is, its knobs, curve and schedule."""
+    """The prompt values both in-run agents read: the knobs (static), then where the run is now."""
     history = list(run.get("history") or [])
+    now = run.get("config") or {}
     return {
         "task": task(metric),
+        "knobs": dynamic_knobs(knobs),
+        "values": config({k["name"]: now.get(k["name"]) for k in knobs}),
         "epoch": str(len(history)),
         "epochs": str(run.get("epochs", "?")),
-        "knobs": dynamic_knobs(knobs, run.get("config") or {}),
         "curve": epoch_curve(history, metric),
         "diagnostics": epoch_diagnostics(facts),  # type: ignore[arg-type]
         "schedule": schedule(list(run.get("schedule") or [])),

@@ -123,7 +123,7 @@ def advise_batch(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
             proposals = deps.batch_advisor.propose_batch(wanted, space=space.describe(), trials=trials,
                                                          metric=deps.metric, gradient=rounds.last_gradient(state),
                                                          guidance=state.get("guidance") or None,
-                                                         feedback=feedback or ())
+                                                         feedback=feedback or (), data=deps.data_profile)
         except AgentFailure as exc:
             deps.progress.on_message(f"  advisor unavailable ({exc}); TPE fills the round")
             break

@@ -18,7 +18,6 @@ import optuna
 from tuning_targets import Config, SearchSpace, config_key
 
 
-
 @dataclass
 class Candidate:
     """A config ready to train, with where it came from and why."""

@@ -20,7 +20,7 @@ class TrialAdvisor(Protocol):
 
     def propose(self, space: Sequence[KnobSpec], trials: Sequence[TrialRecord], metric: MetricInfo,
                 gradient: Verdict | None = None, guidance: str | None = None,
-                feedback: str | Sequence[str] = ()) -> Proposal: ...
+                feedback: str | Sequence[str] = (), data: Mapping[str, Any] | None = None) -> Proposal: ...
 
 
 class EpochAdvisor(Protocol):
@@ -40,14 +40,14 @@ class BatchAdvisor(Protocol):
 
     def propose_batch(self, size: int, space: Sequence[KnobSpec], trials: Sequence[TrialRecord], metric: MetricInfo,
                       gradient: Verdict | None = None, guidance: str | None = None,
-                      feedback: str | Sequence[str] = ()) -> list[Proposal]: ...
+                      feedback: str | Sequence[str] = (), data: Mapping[str, Any] | None = None) -> list[Proposal]: ...
 
 
 class TrialEvaluator(Protocol):
     """Judges a finished trial against the best before it."""
 
     def judge(self, space: Sequence[KnobSpec], newest: TrialRecord, best: TrialRecord | None, metric: MetricInfo,
-              diagnostics: Any = None) -> Verdict: ...
+              diagnostics: Any = None, data: Mapping[str, Any] | None = None) -> Verdict: ...
 
 
 class EpochEvaluator(Protocol):
@@ -64,5 +64,5 @@ class Evaluator(TrialEvaluator, EpochEvaluator, Protocol):
 class GuidanceWriter(Protocol):
     """The Optimizer: rewrites the Advisor's standing guidance."""
 
-    def rewrite(self, guidance_history: Sequence[str], record: Sequence[TrialRecord],
-                metric: MetricInfo) -> Guidance: ...
+    def rewrite(self, guidance_history: Sequence[str], record: Sequence[TrialRecord], metric: MetricInfo,
+                data: Mapping[str, Any] | None = None) -> Guidance: ...

@@ -64,7 +64,8 @@ def judge(deps: Deps, newest: TrialRecord, best: TrialRecord | None) -> dict[str
     """The Evaluator's verdict on `newest`; when it fails, a verdict from the numbers saying so."""
     try:
         return deps.evaluator.judge(space=deps.target.space.describe(), newest=newest, best=best,
-                                    metric=deps.metric, diagnostics=newest.get("diagnostics")).model_dump()
+                                    metric=deps.metric, diagnostics=newest.get("diagnostics"),
+                                    data=deps.data_profile).model_dump()
     except AgentFailure as exc:
         return Verdict(is_new_best=is_new_best(deps, newest, best), analysis=NO_VERDICT, gradient=[],
                        correction=f"Evaluator failed: {exc}").model_dump()
@@ -108,7 +109,7 @@ def optimize(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
     try:
         guidance = deps.optimizer.rewrite(guidance_history=[v["guidance"] for v in state["guidance_history"]],
-                                          record=state["trials"], metric=deps.metric)
+                                          record=state["trials"], metric=deps.metric, data=deps.data_profile)
     except AgentFailure as exc:
         deps.progress.on_message(f"  optimizer unavailable ({exc}); guidance kept")
         return {}

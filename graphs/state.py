@@ -11,7 +11,7 @@ stored.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypedDict
 
 from agents.records import TrialRecord
@@ -90,6 +90,7 @@ class Deps:
     adapt_check: bool = True  # A/B-check every in-run change
     epoch_budget: int | None = None  # stop once this many epochs were trained (A/B branches count)
     dispatcher: Dispatcher | None = None
+    data_profile: dict[str, Any] = field(default_factory=dict)  # `Target.data_profile()`, told to every agent
 
     @property
     def metric(self) -> dict[str, str]:

@@ -140,7 +140,7 @@ def advise(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
         try:
             proposal = deps.advisor.propose(space=space.describe(), trials=trials, metric=deps.metric,
                                             gradient=rounds.last_gradient(state), guidance=state.get("guidance") or None,
-                                            feedback=feedback or ())
+                                            feedback=feedback or (), data=deps.data_profile)
         except AgentFailure as exc:
             config = tpe_suggestion(space, trials, deps.target.direction, deps.seed, tried)
             fallback = Candidate(config=config, source="fallback",

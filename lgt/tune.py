@@ -169,7 +169,8 @@ def run_tune(request: TuneRequest, observer: RunObserver | None = None, approver
                     batch_advisor=BatchAdvisor(client, transcript) if parallel > 1 else None,
                     optimize_every=optimize_every, llm_usage=transcript.usage, parallel=parallel,
                     dispatcher=StudyDispatcher(study, target, spec.method, hint=hint) if parallel > 1 else None,
-                    adapt=adapt, adapt_check=adapt_check, epoch_budget=spec.epoch_budget)
+                    adapt=adapt, adapt_check=adapt_check, epoch_budget=spec.epoch_budget,
+                    data_profile=target.data_profile())
         graph = (build_batch_graph() if parallel > 1 else build_graph(approve=request.approve)).compile(
             checkpointer=saver)
         snapshot = graph.get_state(thread)

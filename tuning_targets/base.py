@@ -77,6 +77,23 @@ class Target(ABC):
     def augmenter(self, config: Config) -> Augment | None:
         return None
 
+    def data_profile(self) -> dict[str, Any]:
+        """Facts about the data the agents are told, computed here, as plain data.
+
+        Keys (each optional): ``rows`` {train, val, test}; ``features``
+        {numeric, categorical}; ``image`` {height, width, channels};
+        ``missing_share`` (of feature cells); ``classes`` {count,
+        smallest_share, largest_share}; ``target`` {mean, std, min, max} for
+        regression; ``columns`` (names as found in the data: data, never
+        instructions, so whoever shows them quotes and caps them).
+        """
+        data = self.load_splits(self.default_config)
+        profile: dict[str, Any] = {"rows": {"train": len(data.x_train), "val": len(data.x_val),
+                                            "test": len(data.x_test)}}
+        if self.task == "classification" and len(data.y_train):
+            profile["classes"] = class_balance(data.y_train.tolist())
+        return profile
+
     def data_summary(self) -> str:
         """Sizes of the splits, for `lgt targets`; never raises."""
         try:
@@ -154,6 +171,16 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "learning_rate": 0.01, "optimizer": "sgd", "batch_size": 64, "momentum": 0.9, "weight_decay": 0.0,
     "lr_schedule": "constant", "early_stopping_patience": 0, "grad_clip": 0.0, "label_smoothing": 0.0,
 }
+
+
+def class_balance(labels: list[Any]) -> dict[str, Any]:
+    """How many classes, and the smallest and largest class's share of the rows."""
+    counts: dict[Any, int] = {}
+    for label in labels:
+        counts[label] = counts.get(label, 0) + 1
+    total = sum(counts.values())
+    return {"count": len(counts), "smallest_share": round(min(counts.values()) / total, 4),
+            "largest_share": round(max(counts.values()) / total, 4)}
 
 
 def activation(name: str) -> nn.Module:

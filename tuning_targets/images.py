@@ -143,6 +143,13 @@ class ImageTarget(Target):
     def load_splits(self, config: Config) -> TensorSplits:
         return self._splits
 
+    def data_profile(self) -> dict[str, Any]:
+        profile = super().data_profile()
+        _, channels, height, width = self._splits.x_train.shape
+        features = channels * height * width
+        return profile | {"image": {"height": height, "width": width, "channels": channels},
+                          "features": {"numeric": features, "categorical": 0}, "missing_share": 0.0}
+
     def build_model(self, config: Config, data: TensorSplits) -> nn.Module:
         _, channels, size, _ = data.x_train.shape
         return ConvNet(channels, size, self.n_classes, config)

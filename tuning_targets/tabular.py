@@ -33,7 +33,7 @@ from sklearn.preprocessing import (
 from torch import nn
 
 from lgt.errors import UserError
-from tuning_targets.base import ACTIVATIONS, TRAINING_DEFAULTS, Target, activation, training_knobs
+from tuning_targets.base import ACTIVATIONS, TRAINING_DEFAULTS, Target, activation, class_balance, training_knobs
 from tuning_targets.space import CategoricalKnob, Config, FloatKnob, IntKnob, SearchSpace
 from tuning_targets.trainer import Task, TensorSplits
 
@@ -203,6 +203,25 @@ class TabularTarget(Target):
 
     def build_model(self, config: Config, data: TensorSplits) -> nn.Module:
         return Mlp(data.x_train.shape[1], self._prepare()[3], config)
+
+    def data_profile(self) -> dict[str, Any]:
+        features, y, (tr, va, te), _ = self._prepare()
+        numeric = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c])
+                   and not pd.api.types.is_bool_dtype(features[c])]
+        cells = features.shape[0] * features.shape[1]
+        profile: dict[str, Any] = {
+            "rows": {"train": len(tr), "val": len(va), "test": len(te)},
+            "features": {"numeric": len(numeric), "categorical": features.shape[1] - len(numeric)},
+            "missing_share": round(float(features.isna().to_numpy().sum()) / cells, 4) if cells else 0.0,
+            "columns": [str(c) for c in features.columns],
+        }
+        if self.task == "classification":
+            profile["classes"] = class_balance(y[tr].tolist())
+        else:
+            train = y[tr].astype(float)
+            profile["target"] = {"mean": round(float(train.mean()), 4), "std": round(float(train.std()), 4),
+                                 "min": round(float(train.min()), 4), "max": round(float(train.max()), 4)}
+        return profile
 
     def data_summary(self) -> str:
         try:
