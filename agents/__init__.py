@@ -16,6 +16,7 @@ from agents.llm import LLMClient, LLMSettings, make_client, needs_embedded_serve
 from agents.optimizer import Optimizer
 from agents.schemas import (
     Change,
+    Choice,
     EpochProposal,
     EpochVerdict,
     GradientStep,
@@ -23,6 +24,7 @@ from agents.schemas import (
     Proposal,
     ProposalBatch,
     Verdict,
+    choice_schema,
     epoch_proposal_schema,
     epoch_verdict_schema,
     proposal_schema,
@@ -36,6 +38,7 @@ __all__ = [
     "BatchAdvisor",
     "CallRecord",
     "Change",
+    "Choice",
     "Diagnostics",
     "EmbeddedServer",
     "EpochDiagnostics",
@@ -52,6 +55,7 @@ __all__ = [
     "Transcript",
     "Verdict",
     "alarms",
+    "choice_schema",
     "diagnose",
     "diagnose_epoch",
     "epoch_proposal_schema",

@@ -9,7 +9,16 @@ from agents import render
 from agents.base import Agent
 from agents.diagnostics import EpochDiagnostics, diagnose_epoch
 from agents.records import KnobSpec, MetricInfo, RunRecord, TrialRecord, dynamic_knobs
-from agents.schemas import EpochProposal, EpochVerdict, Proposal, Verdict, epoch_proposal_schema, proposal_schema
+from agents.schemas import (
+    Choice,
+    EpochProposal,
+    EpochVerdict,
+    Proposal,
+    Verdict,
+    choice_schema,
+    epoch_proposal_schema,
+    proposal_schema,
+)
 
 CHECKED = "Each change is tested: the next epoch is trained with and without it, and the better one is kept."
 UNCHECKED = "Each change is applied as is for the rest of the run, so change only what the evidence supports."
@@ -49,6 +58,31 @@ class Advisor(Agent):
         """
         schema = proposal_schema(tuple(knob["name"] for knob in space))
         return self._ask(schema, between_trials(space, trials, metric, gradient, guidance, feedback, data))
+
+    def choose(
+        self,
+        space: Sequence[KnobSpec],
+        trials: Sequence[TrialRecord],
+        metric: MetricInfo,
+        candidates: Sequence[str],
+        gradient: Verdict | None = None,
+        guidance: str | None = None,
+        feedback: str | Sequence[str] = (),
+        data: Mapping[str, Any] | None = None,
+    ) -> Choice:
+        """The Advisor's pick among code's candidates, with at most two knobs adjusted and one sentence why.
+
+        Args:
+            candidates: One text per candidate, numbered from 0 in this order:
+                its changes from the best config and the code-computed evidence.
+            The rest as for `propose`.
+
+        Raises:
+            AgentFailure: No valid choice after one retry, or the server failed.
+        """
+        schema = choice_schema(tuple(knob["name"] for knob in space), len(candidates))
+        values = between_trials(space, trials, metric, gradient, guidance, feedback, data)
+        return self._ask(schema, {**values, "candidates": "\n".join(candidates)}, prompt="advisor_choose")
 
     def adjust(
         self,

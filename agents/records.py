@@ -41,6 +41,12 @@ class TrialRecord(TypedDict, total=False):
     reasons: dict[str, str]  # knob: why
     expected_effect: str
     notes: list[str]  # every repair code made to the proposal, in words
+    evidence: dict[str, Any]  # code-computed: per-knob support, the chosen candidate's origin and TPE rank
+    rationale: str  # the Advisor's one sentence for its choice (checked; empty when none stood)
+    replaced: list[str]  # which LLM texts failed the checks and were replaced by text from the evidence
+    pick: int | None  # the candidate the Advisor picked (hybrid)
+    departed: bool | None  # whether what trained differs from TPE's candidate 0 (hybrid; None otherwise)
+    gated: bool  # the gate overruled the Advisor's departure
     status: str  # complete | failed
     val_metric: float | None
     fail_reason: str | None

@@ -30,6 +30,7 @@ EFFECT_CHARS = 160
 ANALYSIS_CHARS = 240  # two short sentences
 GUIDANCE_CHARS = 360  # a few one-line rules
 NAME_CHARS = 40  # a knob name or a categorical value
+MAX_ADJUST = 2  # knobs the Advisor may adjust on a chosen candidate
 
 
 def _text(description: str, max_chars: int) -> Any:
@@ -49,6 +50,15 @@ class Proposal(BaseModel):
 
     changes: list[Change] = Field(min_length=1, max_length=MAX_CHANGES)
     expected_effect: str = _text("what should happen to the validation metric and curves", EFFECT_CHARS)
+
+
+class Choice(BaseModel):
+    """The Advisor's pick among code's candidates (hybrid proposer), at most two knobs adjusted, and why."""
+
+    pick: int = Field(description="the number of the chosen candidate")
+    adjust: list[Change] = Field(default_factory=list, max_length=MAX_ADJUST)
+    reason: str = _text("why this candidate, one sentence citing its evidence", REASON_CHARS)
+    expected_effect: str = _text("what should happen to the validation metric", EFFECT_CHARS)
 
 
 class ProposalBatch(BaseModel):
@@ -137,6 +147,19 @@ def proposal_schema(knobs: tuple[str, ...]) -> type[Proposal]:
     change = create_model("Change", __base__=Change, knob=(str, knob_field))
     changes: Any = list[change]  # type: ignore[valid-type]  # a class built at run time
     return create_model("Proposal", __base__=Proposal, changes=(changes, Field(min_length=1, max_length=MAX_CHANGES)))
+
+
+@lru_cache(maxsize=32)
+def choice_schema(knobs: tuple[str, ...], size: int) -> type[Choice]:
+    """A `Choice` whose ``pick`` can only be one of ``size`` candidates and whose adjustments name only ``knobs``."""
+    if size < 1:
+        raise ValueError("there must be at least one candidate to choose from")
+    picks: Any = Literal[tuple(range(size))]  # an enum: a grammar lets a tiny model write only a listed number
+    change = create_model("Change", __base__=Change,
+                          knob=(str, Field(description="a knob name", json_schema_extra={"enum": list(knobs)})))
+    changes: Any = list[change]  # type: ignore[valid-type]  # a class built at run time
+    return create_model("Choice", __base__=Choice, pick=(picks, Field(description="the chosen candidate's number")),
+                        adjust=(changes, Field(default_factory=list, max_length=MAX_ADJUST)))
 
 
 @lru_cache(maxsize=32)

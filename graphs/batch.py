@@ -15,18 +15,14 @@ batch in the record.
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 from langgraph.graph import START, StateGraph
 from langgraph.runtime import Runtime
 
-from agents import AgentFailure
 from agents.records import TrialRecord
-from graphs import rounds
-from graphs.proposals import Candidate, apply_proposal, tpe_suggestion
+from graphs import proposers, rounds
 from graphs.state import Deps, TuningState
-from tuning_targets import Config, SearchSpace, config_diff, config_key
 
 
 def build_batch_graph() -> StateGraph[TuningState, Deps, TuningState, TuningState]:
@@ -103,55 +99,7 @@ def after_batch(state: TuningState, runtime: Runtime[Deps]) -> str:
 
 
 def advise_batch(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
-    """K proposals: repaired, duplicates (with the past or each other) refused once, then perturbed or TPE."""
+    """The round's K candidates, from the run's proposer (`graphs.proposers.propose_batch`)."""
     deps = runtime.context
-    assert deps.batch_advisor is not None, "parallel rounds need the batch Advisor"
-    space = deps.target.space
-    trials = state["trials"]
-    size = min(deps.parallel, state["budget"] - len(trials))
-    base = rounds.base_config(deps, state)
-    tried = {config_key(t["config"]) for t in trials}
-    rng = random.Random(deps.seed * 1000 + state["round"])
-    chosen: list[Candidate] = []
-    repeats: list[Candidate] = []
-    feedback = state.get("feedback")
-    for _ in (1, 2):
-        wanted = size - len(chosen)
-        if wanted == 0:
-            break
-        try:
-            proposals = deps.batch_advisor.propose_batch(wanted, space=space.describe(), trials=trials,
-                                                         metric=deps.metric, gradient=rounds.last_gradient(state),
-                                                         guidance=state.get("guidance") or None,
-                                                         feedback=feedback or (), data=deps.data_profile)
-        except AgentFailure as exc:
-            deps.progress.on_message(f"  advisor unavailable ({exc}); TPE fills the round")
-            break
-        refused = []
-        for proposal in proposals[:wanted]:
-            dumped = proposal.model_dump()
-            config, changes, reasons, notes = apply_proposal(space, base, dumped["changes"])
-            candidate = Candidate(config, "advisor", changes, reasons, dumped.get("expected_effect", ""), notes)
-            if config_key(config) in tried:
-                candidate.notes.append("repeated a config already run or proposed in this batch")
-                repeats.append(candidate)
-                refused.append(", ".join(f"{k}={v}" for k, v in changes.items()) or "no effective change")
-                continue
-            tried.add(config_key(config))
-            chosen.append(candidate)
-        feedback = ("These were already run or proposed twice: " + "; ".join(refused)
-                    + ". Propose different changes.") if refused else None
-    while len(chosen) < size:
-        chosen.append(_filler(space, base, trials, tried, repeats, rng, deps))
-        tried.add(config_key(chosen[-1].config))
-    return {"pending_batch": [c.to_dict() for c in chosen], "feedback": None}
-
-
-def _filler(space: SearchSpace, base: Config, trials: list[TrialRecord], tried: set[str], repeats: list[Candidate],
-            rng: random.Random, deps: Deps) -> Candidate:
-    """A refused repeat nudged to something new, or else TPE's suggestion."""
-    if repeats:
-        return rounds.nudge(repeats.pop(0), space, base, tried, rng)
-    config = tpe_suggestion(space, trials, deps.target.direction, deps.seed + len(tried), tried)
-    return Candidate(config=config, source="fallback", changes={k: v[1] for k, v in config_diff(base, config).items()},
-                     expected_effect="Optuna TPE's suggestion", notes=["the Advisor gave too few usable proposals"])
+    size = min(deps.parallel, state["budget"] - len(state["trials"]))
+    return {"pending_batch": [c.to_dict() for c in proposers.propose_batch(state, deps, size)], "feedback": None}

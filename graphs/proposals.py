@@ -3,24 +3,29 @@
 The LLM's output is treated like any other untrusted input: unknown knobs
 are dropped, values are clipped or snapped into range, a config that was
 already run is refused. When the Advisor cannot produce anything usable,
-Optuna's TPE suggests the round's config instead, so a round never stalls.
+TPE's candidate 0 trains instead (`graphs.proposers`), so a round never stalls.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-import optuna
+from typing import Any
 
 from tuning_targets import Config, SearchSpace, config_key
 
 
 @dataclass
 class Candidate:
-    """A config ready to train, with where it came from and why."""
+    """A config ready to train, with where it came from, why, and the evidence for it.
+
+    `reasons` (knob: sentence) and `expected_effect` are the LLM's words once
+    they passed `agents.wording`, else sentences rendered from `evidence`
+    (marked); `replaced` names every text that was replaced. `pick`,
+    `departed` and `gated` record the Advisor's choice among TPE's
+    candidates (hybrid proposer): which it picked, whether the config that
+    trains differs from TPE's candidate 0, and whether the gate overruled it.
+    """
 
     config: Config
     source: str
@@ -28,6 +33,12 @@ class Candidate:
     reasons: dict[str, str] = field(default_factory=dict)
     expected_effect: str = ""
     notes: list[str] = field(default_factory=list)
+    evidence: dict[str, Any] = field(default_factory=dict)
+    rationale: str = ""
+    replaced: list[str] = field(default_factory=list)
+    pick: int | None = None
+    departed: bool | None = None
+    gated: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -59,28 +70,3 @@ def perturb(space: SearchSpace, config: Config, tried: set[str], rng: random.Ran
         if config_key(candidate) not in tried:
             return candidate, names
     return space.sample(rng), knobs
-
-
-def tpe_suggestion(space: SearchSpace, trials: Sequence[Mapping[str, Any]], direction: Literal["maximize", "minimize"],
-                   seed: int,
-                   tried: set[str]) -> Config:
-    """What Optuna's TPE would try next given the trials so far.
-
-    An in-memory study mirrors the run's trials, so asking TPE leaves no
-    half-made trial in the run's own study.
-    """
-    distributions = space.distributions()
-    study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(
-        seed=seed + len(trials), n_startup_trials=max(2, min(10, len(trials)))))
-    for t in trials:
-        state = optuna.trial.TrialState.COMPLETE if t["status"] == "complete" else optuna.trial.TrialState.FAIL
-        study.add_trial(optuna.trial.create_trial(
-            params=t["config"], distributions=distributions, state=state,
-            value=t["val_metric"] if state == optuna.trial.TrialState.COMPLETE else None))
-    for _ in range(20):
-        trial = study.ask(distributions)
-        config = {k: trial.params[k] for k in distributions}
-        study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        if config_key(config) not in tried:
-            return config
-    return config

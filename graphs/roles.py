@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from agents import EpochProposal, EpochVerdict, Guidance, Proposal, Verdict
+from agents import Choice, EpochProposal, EpochVerdict, Guidance, Proposal, Verdict
 from agents.records import KnobSpec, MetricInfo, RunRecord, TrialRecord
 
 
@@ -23,6 +23,14 @@ class TrialAdvisor(Protocol):
                 feedback: str | Sequence[str] = (), data: Mapping[str, Any] | None = None) -> Proposal: ...
 
 
+class CandidateChooser(Protocol):
+    """Picks one of code's candidates (the hybrid proposer)."""
+
+    def choose(self, space: Sequence[KnobSpec], trials: Sequence[TrialRecord], metric: MetricInfo,
+               candidates: Sequence[str], gradient: Verdict | None = None, guidance: str | None = None,
+               feedback: str | Sequence[str] = (), data: Mapping[str, Any] | None = None) -> Choice: ...
+
+
 class EpochAdvisor(Protocol):
     """Changes dynamic knobs between the epochs of one run."""
 
@@ -31,8 +39,8 @@ class EpochAdvisor(Protocol):
                feedback: str | Sequence[str] = (), diagnostics: Any = None, checked: bool = True) -> EpochProposal: ...
 
 
-class Advisor(TrialAdvisor, EpochAdvisor, Protocol):
-    """The serial loop's Advisor: between trials and, with `--adapt epoch`, inside them."""
+class Advisor(TrialAdvisor, CandidateChooser, EpochAdvisor, Protocol):
+    """The Advisor: free proposals, a choice among candidates, and (with `--adapt epoch`) in-run changes."""
 
 
 class BatchAdvisor(Protocol):
@@ -66,3 +74,22 @@ class GuidanceWriter(Protocol):
 
     def rewrite(self, guidance_history: Sequence[str], record: Sequence[TrialRecord], metric: MetricInfo,
                 data: Mapping[str, Any] | None = None) -> Guidance: ...
+
+
+class CandidateSource(Protocol):
+    """Code that proposes configs (`lgt.candidates.TPECandidates`): the LLM only chooses among them.
+
+    Each call is given every trial of the run so far, as what actually ran.
+    """
+
+    def next(self, trials: Sequence[TrialRecord], n: int = 1) -> list[dict[str, Any]]:
+        """The optimiser's own next `n` configs; the first is what its baseline would try next."""
+        ...
+
+    def region(self, trials: Sequence[TrialRecord], n: int, seed: int) -> list[dict[str, Any]]:
+        """Up to `n` more configs from where the optimiser expects the best results."""
+        ...
+
+    def scores(self, trials: Sequence[TrialRecord], configs: Sequence[Mapping[str, Any]]) -> list[float]:
+        """The optimiser's rating of each config (higher is better)."""
+        ...

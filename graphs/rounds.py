@@ -18,6 +18,9 @@ from langgraph.runtime import Runtime
 
 from agents import AgentFailure, Verdict, diagnose, summarize_curve
 from agents.records import TrialRecord
+from agents.schemas import REASON_CHARS
+from agents.wording import is_words
+from graphs import words
 from graphs.proposals import Candidate, perturb
 from graphs.state import Deps, TuningState
 from tuning_targets import Config, SearchSpace, config_diff
@@ -42,6 +45,9 @@ def new_record(deps: Deps, round_number: int, candidate: Mapping[str, Any], resu
         "round": round_number, "config": dict(candidate["config"]), "source": str(candidate["source"]),
         "changes": dict(candidate.get("changes") or {}), "reasons": dict(candidate.get("reasons") or {}),
         "expected_effect": str(candidate.get("expected_effect") or ""), "notes": list(candidate.get("notes") or []),
+        "evidence": dict(candidate.get("evidence") or {}), "rationale": str(candidate.get("rationale") or ""),
+        "replaced": list(candidate.get("replaced") or []), "pick": candidate.get("pick"),
+        "departed": candidate.get("departed"), "gated": bool(candidate.get("gated")),
         "status": result["status"], "val_metric": result["val_metric"], "fail_reason": result.get("fail_reason"),
         "history": list(result.get("history") or []), "best_epoch": result.get("best_epoch"),
         "seconds": float(result.get("seconds") or 0.0), "n_params": int(result.get("n_params") or 0),
@@ -61,14 +67,16 @@ def is_new_best(deps: Deps, record: TrialRecord, best: TrialRecord | None) -> bo
 
 
 def judge(deps: Deps, newest: TrialRecord, best: TrialRecord | None) -> dict[str, Any]:
-    """The Evaluator's verdict on `newest`; when it fails, a verdict from the numbers saying so."""
+    """The Evaluator's verdict on `newest`, its words checked; when it fails, a verdict from the numbers saying so."""
     try:
-        return deps.evaluator.judge(space=deps.target.space.describe(), newest=newest, best=best,
-                                    metric=deps.metric, diagnostics=newest.get("diagnostics"),
-                                    data=deps.data_profile).model_dump()
+        verdict = deps.evaluator.judge(space=deps.target.space.describe(), newest=newest, best=best,
+                                       metric=deps.metric, diagnostics=newest.get("diagnostics"),
+                                       data=deps.data_profile).model_dump()
     except AgentFailure as exc:
         return Verdict(is_new_best=is_new_best(deps, newest, best), analysis=NO_VERDICT, gradient=[],
                        correction=f"Evaluator failed: {exc}").model_dump()
+    knobs = {k["name"]: k for k in deps.target.space.describe()}
+    return words.checked_verdict(verdict, newest, best, knobs, deps.metric)
 
 
 def llm_spent(deps: Deps, state: TuningState) -> tuple[dict[str, float], dict[str, float]]:
@@ -113,8 +121,17 @@ def optimize(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
     except AgentFailure as exc:
         deps.progress.on_message(f"  optimizer unavailable ({exc}); guidance kept")
         return {}
+    problems = words.guidance_problems(guidance.guidance, deps.target.space.knobs)
+    if problems:
+        refused = {"after_round": state["round"] - 1, "guidance": guidance.guidance, "problems": problems,
+                   "kept": len(state["guidance_history"])}
+        deps.recorder.note_guidance(refused | {"refused": True})
+        deps.progress.on_guidance(refused | {"refused": True})
+        return {}
     version = {"version": len(state["guidance_history"]) + 1, "after_round": state["round"] - 1,
                "guidance": guidance.guidance, "reason": guidance.reason_for_change}
+    if is_words(guidance.reason_for_change, max_chars=REASON_CHARS):
+        version["reason"] = "(no reason that passed the checks)"
     deps.recorder.note_guidance(version)
     deps.progress.on_guidance(version)
     return {"guidance": guidance.guidance, "guidance_history": [*state["guidance_history"], version]}

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypedDict
 
 from agents.records import TrialRecord
-from graphs.roles import Advisor, BatchAdvisor, Evaluator, GuidanceWriter
+from graphs.roles import Advisor, BatchAdvisor, CandidateSource, Evaluator, GuidanceWriter
 from tuning_targets import Reporter, Target, TrialResult
 
 
@@ -80,7 +80,7 @@ class Deps:
     optimizer: GuidanceWriter
     recorder: TrialRecorder
     progress: Progress
-    advisor: Advisor | None = None  # the serial loop's
+    advisor: Advisor | None = None  # proposes (llm), chooses (hybrid), and adjusts inside a run
     batch_advisor: BatchAdvisor | None = None  # parallel rounds' (`parallel` > 1)
     seed: int = 0
     optimize_every: int = 3
@@ -90,6 +90,9 @@ class Deps:
     adapt_check: bool = True  # A/B-check every in-run change
     epoch_budget: int | None = None  # stop once this many epochs were trained (A/B branches count)
     dispatcher: Dispatcher | None = None
+    candidates: CandidateSource | None = None  # TPE's candidates; also every fallback's config
+    proposer: str = "hybrid"  # hybrid: the LLM chooses among TPE's candidates; llm: free proposals; tpe: no LLM choice
+    n_candidates: int = 4
     data_profile: dict[str, Any] = field(default_factory=dict)  # `Target.data_profile()`, told to every agent
 
     @property

@@ -13,19 +13,16 @@ Nodes only record: the app shell renders the change log from the study.
 
 from __future__ import annotations
 
-import random
 from typing import Any, Literal
 
 from langgraph.graph import START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
-from agents import AgentFailure
-from graphs import rounds
+from graphs import proposers, rounds
 from graphs.adaptation import run_adaptive_trial
-from graphs.proposals import Candidate, apply_proposal, tpe_suggestion
 from graphs.state import Deps, TuningState
-from tuning_targets import config_diff, config_key
+from tuning_targets import config_diff
 
 
 def build_graph(*, approve: bool = False) -> StateGraph[TuningState, Deps, TuningState, TuningState]:
@@ -127,33 +124,5 @@ def after_evaluate(state: TuningState, runtime: Runtime[Deps]) -> str:
 
 
 def advise(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
-    """Ask the Advisor; repair, refuse repeats once, then perturb; fall back to TPE if it fails."""
-    deps = runtime.context
-    assert deps.advisor is not None, "the serial loop needs an Advisor"
-    space = deps.target.space
-    trials = state["trials"]
-    base = rounds.base_config(deps, state)
-    tried = {config_key(t["config"]) for t in trials}
-    rng = random.Random(deps.seed * 1000 + state["round"])
-    feedback = state.get("feedback")
-    for attempt in (1, 2):
-        try:
-            proposal = deps.advisor.propose(space=space.describe(), trials=trials, metric=deps.metric,
-                                            gradient=rounds.last_gradient(state), guidance=state.get("guidance") or None,
-                                            feedback=feedback or (), data=deps.data_profile)
-        except AgentFailure as exc:
-            config = tpe_suggestion(space, trials, deps.target.direction, deps.seed, tried)
-            fallback = Candidate(config=config, source="fallback",
-                                 changes={k: v[1] for k, v in config_diff(base, config).items()},
-                                 expected_effect="Optuna TPE's suggestion",
-                                 notes=[f"Advisor failed ({exc}); TPE suggested this round"])
-            return {"pending": fallback.to_dict(), "feedback": None}
-        dumped = proposal.model_dump()
-        config, changes, reasons, notes = apply_proposal(space, base, dumped["changes"])
-        candidate = Candidate(config, "advisor", changes, reasons, dumped.get("expected_effect", ""), notes)
-        if config_key(config) not in tried:
-            return {"pending": candidate.to_dict(), "feedback": None}
-        feedback = ("That config was already run (" + (", ".join(f"{k}={v}" for k, v in changes.items())
-                    or "no effective change") + "). Propose a different change.")
-        notes.append("proposal repeated a config already run" + ("; asked again" if attempt == 1 else ""))
-    return {"pending": rounds.nudge(candidate, space, base, tried, rng).to_dict(), "feedback": None}
+    """The round's candidate, from the run's proposer (`graphs.proposers`)."""
+    return {"pending": proposers.propose(state, runtime.context).to_dict(), "feedback": None}

@@ -59,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
                                              "endpoint and no key, the embedded local model)")
     tune.add_argument("--optimize-every", type=int, default=3, metavar="K",
                       help="the Optimizer rewrites the Advisor's guidance every K rounds (0: never; default 3)")
+    tune.add_argument("--proposer", choices=("hybrid", "llm", "tpe"), default="hybrid",
+                      help="hybrid (default): the Advisor chooses among TPE's candidates and a gate keeps TPE's pick "
+                           "when its choices do worse; llm: the Advisor proposes freely; tpe: TPE's pick, no LLM "
+                           "choice (the configs of `lgt baseline --method tpe`)")
+    tune.add_argument("--candidates", type=int, default=4, metavar="K",
+                      help="TPE's candidates the Advisor chooses among each round (default 4)")
     tune.add_argument("--approve", action="store_true", help="pause before each training to accept, edit or reject")
     tune.add_argument("--resume", metavar="RUN_ID", help="continue a run after a crash, kill or Ctrl-C")
     tune.add_argument("--run-id", help="name the study (default target-lgt-seed-time)")
@@ -193,7 +199,8 @@ def cmd_tune(args: argparse.Namespace) -> None:
 
     if not args.target and not args.resume:
         raise UserError("lgt tune needs --target (or --resume RUN_ID)")
-    request = TuneRequest(target=args.target or "", trials=args.trials, seed=args.seed, storage=args.storage,
+    request = TuneRequest(target=args.target or "", method=methods.by_proposer(args.proposer).name,
+                          candidates=args.candidates, trials=args.trials, seed=args.seed, storage=args.storage,
                           data_dir=args.data_dir, target_column=args.target_column, task=args.task,
                           llm_model=args.llm_model, llm_base_url=args.llm_base_url,
                           optimize_every=args.optimize_every, approve=args.approve, resume=args.resume,

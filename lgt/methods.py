@@ -31,7 +31,7 @@ def startup_trials(budget: int) -> int:
     return max(2, min(10, budget // 3))
 
 
-def tpe_sampler(target: Target, seed: int, budget: int) -> optuna.samplers.BaseSampler:
+def tpe_sampler(target: Target, seed: int, budget: int) -> optuna.samplers.TPESampler:
     """The TPE every TPE-based method uses, the LGT agents' candidate 0 included."""
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials(budget), multivariate=True)
 
@@ -108,7 +108,13 @@ class Method:
 
 # The order is the order of every table and legend.
 METHODS: tuple[Method, ...] = (
-    Method("lgt", "LGT", "LGT", "#d62728", "the LGT agents (Advisor, Evaluator, Optimizer)", proposer="llm"),
+    Method("lgt", "LGT", "LGT", "#d62728",
+           "the LGT agents; the Advisor chooses among TPE's candidates, a gate keeps TPE's pick when its choices do "
+           "worse", proposer="hybrid"),
+    Method("lgt-llm", "LGT (free proposals)", "LGT with free LLM proposals", "#ff9896",
+           "the LGT agents; the Advisor proposes freely (LGT before the TPE anchor)", proposer="llm"),
+    Method("lgt-tpe", "LGT (TPE proposer)", "LGT with TPE's picks only", "#c5b0d5",
+           "the LGT loop with TPE's pick every round and no LLM choice", proposer="tpe"),
     Method("tpe", "TPE", "TPE", "#1f77b4", "Optuna's TPE (Bayesian)", sampler=tpe_sampler),
     Method("tpe-median", "TPE + median pruning", "TPE with median pruning", "#8c564b",
            "TPE; trials below the median at an epoch stop", sampler=tpe_sampler, pruner=_median_pruner),
@@ -136,6 +142,15 @@ def get(name: str) -> Method:
 def find(name: str) -> Method | None:
     """The method, or None for a name read from a study this version does not know."""
     return next((m for m in METHODS if m.name == name), None)
+
+
+def by_proposer(proposer: str) -> Method:
+    """The agents method that proposes this way (hybrid, llm, tpe)."""
+    for method in METHODS:
+        if method.proposer == proposer:
+            return method
+    raise UserError(f"unknown proposer {proposer!r}; choose one of: "
+                    f"{', '.join(m.proposer for m in METHODS if m.proposer)}")
 
 
 def names(*, agents: bool | None = None) -> tuple[str, ...]:

@@ -2,7 +2,7 @@
 
 Optuna keeps these names private, so any upgrade may move or change them.
 Nothing else in lgt touches `study._storage`, `trial._trial_id`, the
-heartbeat module or the queue's system attrs; `tests/lgt/test_optuna_private.py`
+heartbeat module, the queue's system attrs or TPE's density model; `tests/lgt/test_optuna_private.py`
 exercises each function here against the installed Optuna, so an upgrade
 that breaks one fails that test by name instead of a run in the field.
 """
@@ -11,9 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import optuna
+from optuna.distributions import BaseDistribution
+from optuna.samplers import TPESampler
+from optuna.samplers._tpe.parzen_estimator import _ParzenEstimator
+from optuna.samplers._tpe.sampler import _split_trials, default_gamma
 from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 # Optuna marks a trial that came out of the queue (enqueue_trial, or a heartbeat retry) with this system attr.
 _QUEUED_ATTR = "fixed_params"
@@ -58,3 +63,37 @@ def set_user_attr(study: optuna.Study, trial: FrozenTrial, key: str, value: Any)
 def live_trial(study: optuna.Study, trial: FrozenTrial) -> optuna.Trial:
     """A `Trial` handle on a stored trial, finished or not (optuna-dashboard's notes want one)."""
     return optuna.Trial(study, trial_id(trial))
+
+
+# --- TPE's model, for the LGT agents' candidates ------------------------------------------------------------------
+# TPE ranks a config by log l(x) - log g(x): how much likelier it is under the density of the best trials
+# ("below") than under the rest ("above"). Optuna computes both inside TPESampler._sample and keeps them
+# private; the Advisor's candidates need the same numbers, from the same model, to say how TPE rates them.
+
+def _tpe_estimators(sampler: TPESampler, study: optuna.Study,
+                    space: dict[str, BaseDistribution]) -> tuple[_ParzenEstimator, _ParzenEstimator]:
+    trials = study._get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED), use_cache=False)
+    gamma = sampler._gamma or default_gamma
+    below, above = _split_trials(study, trials, gamma(len(trials)))
+    return (sampler._build_parzen_estimator(study, space, below, handle_below=True),
+            sampler._build_parzen_estimator(study, space, above, handle_below=False))
+
+
+def tpe_scores(sampler: TPESampler, study: optuna.Study, space: dict[str, BaseDistribution],
+               configs: list[dict[str, Any]]) -> list[float]:
+    """TPE's acquisition value (log l(x) - log g(x)) of each config, given the study's finished trials."""
+    below, above = _tpe_estimators(sampler, study, space)
+    samples = {name: np.asarray([dist.to_internal_repr(c[name]) for c in configs], dtype=float)
+               for name, dist in space.items()}
+    return [float(v) for v in sampler._compute_acquisition_func(samples, below, above)]
+
+
+def tpe_region(sampler: TPESampler, study: optuna.Study, space: dict[str, BaseDistribution], n: int,
+               seed: int) -> list[tuple[dict[str, Any], float]]:
+    """`n` configs drawn from TPE's density of the best trials, best acquisition first (its "good region")."""
+    below, above = _tpe_estimators(sampler, study, space)
+    samples = below.sample(np.random.RandomState(seed), n)
+    scores = sampler._compute_acquisition_func(samples, below, above)
+    order = np.argsort(-scores, kind="stable")
+    return [({name: dist.to_external_repr(samples[name][i]) for name, dist in space.items()}, float(scores[i]))
+            for i in order]

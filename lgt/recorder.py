@@ -25,14 +25,16 @@ from tuning_targets import Target, TrialResult
 
 # Record keys stored under the same name as trial attrs, beside the proposal (the record's `changes`).
 _STORED = ("reasons", "expected_effect", "notes", "verdict", "schedule", "epochs_trained", "final_config",
-           "stop_reason")
+           "stop_reason", "evidence", "rationale", "replaced", "pick", "departed", "gated")
 
 
 def proposal_attrs(candidate: Mapping[str, Any]) -> dict[str, Any]:
     """What a trial stores about the proposal that made it (a candidate or a record)."""
     return {"source": candidate["source"], "proposal": dict(candidate.get("changes") or {}),
             "reasons": dict(candidate.get("reasons") or {}),
-            "expected_effect": candidate.get("expected_effect") or "", "notes": list(candidate.get("notes") or [])}
+            "expected_effect": candidate.get("expected_effect") or "", "notes": list(candidate.get("notes") or []),
+            **{k: candidate[k] for k in ("evidence", "rationale", "replaced", "pick", "departed", "gated")
+               if k in candidate}}
 
 
 class StudyRecorder:
@@ -68,7 +70,9 @@ class StudyRecorder:
         self.on_change()
 
     def note_guidance(self, version: Mapping[str, Any]) -> None:
-        self.study.set_user_attr(f"guidance_v{version['version']}", dict(version))
+        """A guidance version (`guidance_v<n>`), or one refused by the checks (`guidance_refused_<round>`)."""
+        key = f"guidance_refused_{version['after_round']}" if version.get("refused") else f"guidance_v{version['version']}"
+        self.study.set_user_attr(key, dict(version))
         self.on_change()
 
     def finish(self) -> None:

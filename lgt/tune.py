@@ -37,6 +37,7 @@ from graphs.batch import build_batch_graph
 from graphs.state import Deps
 from graphs.tuning import build_graph
 from lgt import methods, reporting
+from lgt.candidates import TPECandidates
 from lgt.errors import UserError
 from lgt.observer import RunObserver
 from lgt.recorder import StudyDispatcher, StudyRecorder
@@ -47,11 +48,13 @@ from lgt.settings import default_storage_url, run_dir
 from lgt.studies import add_wall_time, create_study, libpq_url, load_study, open_storage, redact_url
 
 Approver = Callable[[dict[str, Any]], dict[str, Any]]
+MAX_CANDIDATES = 8  # each is a line of the Advisor's prompt
 
 
 @dataclass(kw_only=True)
 class TuneRequest(RunRequest):
-    method: str = "lgt"  # an agents method of `lgt.methods`
+    method: str = "lgt"  # an agents method of `lgt.methods`; its proposer is how the round's config is chosen
+    candidates: int = 4  # TPE's candidates the Advisor chooses among (hybrid)
     llm_model: str | None = None
     llm_base_url: str | None = None
     optimize_every: int = 3
@@ -64,6 +67,8 @@ class TuneRequest(RunRequest):
         super().check()
         if not methods.get(self.method).is_agents:
             raise UserError(f"{self.method} is a classic method: run it with `lgt baseline --method {self.method}`")
+        if not 1 <= self.candidates <= MAX_CANDIDATES:
+            raise UserError(f"--candidates must be from 1 to {MAX_CANDIDATES}, got {self.candidates}")
         if self.optimize_every < 0:
             raise UserError(f"--optimize-every must be 0 (never) or more, got {self.optimize_every}")
         if self.parallel < 1:
@@ -136,10 +141,11 @@ def run_tune(request: TuneRequest, observer: RunObserver | None = None, approver
         study = load_study(storage, spec.run_id)
         parallel = int(study.user_attrs.get("parallel", 1))
         optimize_every = int(study.user_attrs.get("optimize_every", request.optimize_every))
+        n_candidates = int(study.user_attrs.get("candidates", request.candidates))
         adapt = str(study.user_attrs.get("adapt", "trial"))
         adapt_check = bool(study.user_attrs.get("adapt_check", True))
     else:
-        parallel, optimize_every = request.parallel, request.optimize_every
+        parallel, optimize_every, n_candidates = request.parallel, request.optimize_every, request.candidates
         adapt, adapt_check = request.adapt, request.adapt_check
         spec = RunSpec(request.run_id or new_run_id(request.target, request.method, request.seed), request.target,
                        request.method, request.seed, request.trials, request.data_dir, request.target_column, request.task,
@@ -151,6 +157,7 @@ def run_tune(request: TuneRequest, observer: RunObserver | None = None, approver
         study.set_user_attr("optimize_every", optimize_every)
         study.set_user_attr("adapt", adapt)
         study.set_user_attr("adapt_check", adapt_check)
+        study.set_user_attr("candidates", n_candidates)
     folder = request.out_dir or run_dir(spec.run_id)
     folder.mkdir(parents=True, exist_ok=True)
     thread: RunnableConfig = {"configurable": {"thread_id": spec.run_id}}
@@ -165,12 +172,15 @@ def run_tune(request: TuneRequest, observer: RunObserver | None = None, approver
                                  on_change=lambda: _refresh_changelog(study, folder))
         deps = Deps(target=target, evaluator=Evaluator(client, transcript), optimizer=Optimizer(client, transcript),
                     recorder=recorder, progress=observer, seed=spec.seed,
-                    advisor=Advisor(client, transcript) if parallel == 1 else None,
+                    advisor=Advisor(client, transcript),
                     batch_advisor=BatchAdvisor(client, transcript) if parallel > 1 else None,
                     optimize_every=optimize_every, llm_usage=transcript.usage, parallel=parallel,
                     dispatcher=StudyDispatcher(study, target, spec.method, hint=hint) if parallel > 1 else None,
                     adapt=adapt, adapt_check=adapt_check, epoch_budget=spec.epoch_budget,
-                    data_profile=target.data_profile())
+                    data_profile=target.data_profile(), proposer=str(methods.get(spec.method).proposer),
+                    n_candidates=n_candidates, candidates=TPECandidates(
+                        target.space, target.direction, study.user_attrs["default_config"],
+                        sampler=lambda: methods.tpe_sampler(target, spec.seed, spec.trials)))
         graph = (build_batch_graph() if parallel > 1 else build_graph(approve=request.approve)).compile(
             checkpointer=saver)
         snapshot = graph.get_state(thread)

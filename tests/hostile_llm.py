@@ -44,6 +44,8 @@ class HostileLLM(ScriptedLLM):
         if self.value is not None:
             for change in reply.get("changes", []):
                 change["value"] = self.value
+            if agent == "chooser":
+                reply["adjust"] = [{"knob": "learning_rate", "value": self.value, "reason": text}]
         return httpx.Response(200, json=_body(json.dumps(reply)))
 
 

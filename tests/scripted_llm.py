@@ -2,8 +2,10 @@
 
 Only the LLM is fake: the real `ChatOpenAI` client talks to it through an
 ``httpx.MockTransport``. Requests are routed by the JSON schema they ask for
-(Proposal, Verdict, Guidance); each agent has a queue of scripted replies and
-a sensible default once the queue is empty.
+(Proposal, Choice, Verdict, Guidance); each agent has a queue of scripted
+replies and a sensible default once the queue is empty. The default choice
+among candidates is the last one offered, so a run departs from TPE's pick
+whenever there is more than one.
 """
 
 from __future__ import annotations
@@ -36,6 +38,12 @@ def proposal(**changes: Any) -> str:
                        "expected_effect": "higher validation accuracy"})
 
 
+def choice(pick: int, **adjust: Any) -> str:
+    return json.dumps({"pick": pick, "adjust": [{"knob": k, "value": v, "reason": RATIONALE} for k, v in adjust.items()],
+                       "reason": "the candidate's evidence points to a higher accuracy",
+                       "expected_effect": "higher validation accuracy"})
+
+
 def _rate_knob(body: dict[str, Any]) -> str:
     """learning_rate, or the first knob the schema allows when the space has none (the synthetic target)."""
     defs = body.get("response_format", {}).get("schema", {}).get("$defs", {})
@@ -50,6 +58,7 @@ class ScriptedLLM:
     evaluator: list[Reply] = field(default_factory=list)
     optimizer: list[Reply] = field(default_factory=list)
     advisor_batch: list[Reply] = field(default_factory=list)
+    chooser: list[Reply] = field(default_factory=list)
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     _rates: Any = field(default_factory=lambda: itertools.cycle([0.05, 0.003, 0.1, 0.02, 0.2, 0.0007, 0.15]))
 
@@ -57,6 +66,8 @@ class ScriptedLLM:
         title = body.get("response_format", {}).get("schema", {}).get("title", "")
         if title == "ProposalBatch":
             return "advisor_batch"
+        if title == "Choice":
+            return "chooser"
         return {"Proposal": "advisor", "Verdict": "evaluator", "Guidance": "optimizer"}.get(
             next((k for k in ("Proposal", "Verdict", "Guidance") if k in title), ""), "unknown")
 
@@ -67,6 +78,9 @@ class ScriptedLLM:
             return json.dumps({"healthy": True, "analysis": "The curve improves.", "gradient": []})
         if title == "EpochProposal":
             return json.dumps({"changes": [], "expected_effect": "the curve keeps improving"})
+        if agent == "chooser":
+            picks = (body or {})["response_format"]["schema"]["properties"]["pick"]["enum"]
+            return choice(picks[-1])
         if agent == "advisor_batch":
             size = (body or {})["response_format"]["schema"]["properties"]["proposals"]["maxItems"]
             return json.dumps({"proposals": [json.loads(proposal(**{knob: next(self._rates)}))

@@ -113,7 +113,8 @@ class ImageTarget(Target):
             FloatKnob("dropout", "architecture", "Dropout before and after the hidden dense layer; regularises the head.",
                       low=0.0, high=0.6, dynamic=True),
             CategoricalKnob("augmentation", "features", "Random shift/rotation" + (" and flip" if self.flips else "")
-                            + " of training images, by strength.", choices=tuple(AUGMENT_LEVELS), dynamic=True),
+                            + " of training images, by strength.", choices=tuple(AUGMENT_LEVELS), ordered=True,
+                            dynamic=True),
         ])
 
     def default_values(self) -> dict[str, Any]:

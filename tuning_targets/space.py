@@ -155,7 +155,24 @@ class IntKnob(Knob):
 
 @dataclass(frozen=True)
 class CategoricalKnob(Knob):
+    """A knob with a few named choices; `ordered` when "more" and "less" mean something for them.
+
+    Numeric choices (batch sizes, widths) are ordered; so are strengths
+    ("none" < "light" < ...) declared so. Others (optimizers, activations)
+    are switched, never increased or decreased.
+    """
+
     choices: tuple[Value, ...] = ()
+    ordered: bool | None = None  # None: ordered when every choice is a number
+
+    @property
+    def is_ordered(self) -> bool:
+        if self.ordered is not None:
+            return self.ordered
+        return all(isinstance(c, int | float) and not isinstance(c, bool) for c in self.choices)
+
+    def describe(self) -> dict[str, Any]:
+        return super().describe() | {"choices": list(self.choices), "ordered": self.is_ordered}
 
     def distribution(self) -> od.BaseDistribution:
         return od.CategoricalDistribution(self.choices)

@@ -10,13 +10,14 @@ attrs. So the run rewrites it after every round from the storage, and
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
 from agents import summarize_curve
+from graphs.evidence import ordinal
 from lgt.reporting import plots
 from lgt.reporting.schedule import schedule_lines
 from lgt.reporting.store import Run
@@ -59,6 +60,8 @@ def _record(trial: FrozenTrial, metric: Mapping[str, str], round_verdict: Mappin
         "seconds": float(attrs.get("seconds") or 0.0), "curve": summarize_curve(history, metric),
         "schedule": attrs.get("schedule") or [], "epochs_trained": attrs.get("epochs_trained"),
         "stop_reason": attrs.get("stop_reason") or "", "verdict": verdict, "test_metric": attrs.get("test_metric"),
+        "evidence": attrs.get("evidence") or {}, "rationale": attrs.get("rationale") or "",
+        "replaced": list(attrs.get("replaced") or []), "pick": attrs.get("pick"), "gated": bool(attrs.get("gated")),
     }
 
 
@@ -66,6 +69,12 @@ def guidance_versions(run: Run) -> list[Mapping[str, Any]]:
     """The Optimizer's guidance versions, oldest first (study attrs `guidance_v<n>`)."""
     found = [v for k, v in run.attrs.items() if k.startswith("guidance_v") and isinstance(v, dict)]
     return sorted(found, key=lambda v: int(v.get("version", 0)))
+
+
+def refused_guidance(run: Run) -> list[Mapping[str, Any]]:
+    """Guidance the checks refused (study attrs `guidance_refused_<round>`), oldest first."""
+    found = [v for k, v in run.attrs.items() if k.startswith("guidance_refused_") and isinstance(v, dict)]
+    return sorted(found, key=lambda v: int(v.get("after_round", 0)))
 
 
 def render(run: Run) -> str:
@@ -76,10 +85,11 @@ def render(run: Run) -> str:
               f"budget {run.attrs.get('trials')} trials{_epoch_note(run.attrs)}. Decisions read validation only; "
               f"the test metric is reported for the chosen config at the end."), ""]
     guidance = guidance_versions(run)
+    refused = refused_guidance(run)
     default = run.attrs.get("default_config") or {}
     rounds = records(run)
     for trial in rounds:
-        lines += render_round(trial, metric, _base(run, rounds, trial, default), guidance)
+        lines += render_round(trial, metric, _base(run, rounds, trial, default), guidance, refused)
     if status(run) == "complete":
         lines += _outcome(run, rounds, metric, default, guidance)
     return "\n".join(lines) + "\n"
@@ -117,22 +127,42 @@ def _result_line(trial: Record, metric: str) -> str:
             f"of {len(trial['history'])}, {trial['seconds']:.1f} s). Curves: {trial['curve']}")
 
 
-def render_round(trial: Record, metric: str, base: Mapping[str, Any],
-                 guidance: list[Mapping[str, Any]]) -> list[str]:
+def _chosen(trial: Record) -> str:
+    """Where the config came from: the Advisor's pick among TPE's candidates, TPE's own pick, or free."""
+    option = trial["evidence"].get("option") or {}
+    origin = {"tpe": "TPE's next pick", "region": "from TPE's good region",
+              "gradient": "the Evaluator's gradient applied to the best config"}.get(str(option.get("origin")), "")
+    rating = f"TPE's score ranks it {ordinal(int(option['rank']))} of {option['of']}" if option.get("rank") else ""
+    about = "; ".join(p for p in (origin, rating) if p)
+    if trial["pick"] is not None and not trial["gated"]:
+        return f"Chosen by the Advisor: candidate {trial['pick']}" + (f" ({about})." if about else ".")
+    return f"{about[0].upper()}{about[1:]}." if about else ""
+
+
+def render_round(trial: Record, metric: str, base: Mapping[str, Any], guidance: Sequence[Mapping[str, Any]],
+                 refused: Sequence[Mapping[str, Any]] = ()) -> list[str]:
     lines = [f"## Round {trial['round']}: trial #{trial['number']} ({trial['source']})", ""]
     changes = trial["changes"]
+    support = trial["evidence"].get("support") or {}
+    if _chosen(trial):
+        lines += [_chosen(trial), ""]
     if changes:
-        lines += ["| knob | from | to | reason |", "| --- | --- | --- | --- |"]
+        lines += ["| knob | from | to | reason | evidence (computed) |", "| --- | --- | --- | --- | --- |"]
         for knob, new in changes.items():
-            lines.append(f"| {knob} | {value(base.get(knob))} | {value(new)} | {cell(trial['reasons'].get(knob, ''))} |")
+            lines.append(f"| {knob} | {value(base.get(knob))} | {value(new)} | "
+                         f"{cell(trial['reasons'].get(knob, '')) or '-'} | {cell(support.get(knob, '')) or '-'} |")
         lines.append("")
     elif trial["source"] == "default":
         lines += ["The untuned default config, the shared starting point of every method.", ""]
+    if trial["rationale"]:
+        lines += [f"**Why (the Advisor):** {trial['rationale']}", ""]
     if trial["expected_effect"] and trial["source"] != "default":
         lines += [f"**Expected:** {trial['expected_effect']}", ""]
-    lines += [f"- _note:_ {note}" for note in trial["notes"]]
-    if trial["notes"]:
-        lines.append("")
+    if trial["evidence"].get("best") and trial["source"] != "default":
+        lines += [f"**Evidence:** {trial['evidence']['best']}", ""]
+    notes = [f"- _note:_ {note}" for note in trial["notes"]]
+    notes += [f"- _replaced (failed the checks):_ {what}" for what in trial["replaced"]]
+    lines += [*notes, ""] if notes else []
     lines += [_result_line(trial, metric), ""]
     if trial["schedule"]:
         lines += [(f"**Inside the run** ({trial['epochs_trained']} epochs trained, A/B branches included; "
@@ -144,6 +174,10 @@ def render_round(trial: Record, metric: str, base: Mapping[str, Any],
         if version.get("after_round") == trial["round"]:
             lines += [f"**Guidance rewritten (v{version['version']}):** {version['guidance']}", "",
                       f"_Why:_ {version['reason']}", ""]
+    for attempt in refused:
+        if attempt.get("after_round") == trial["round"]:
+            lines += [(f"**Guidance refused** ({'; '.join(attempt.get('problems') or [])}); "
+                      f"v{attempt.get('kept')} stays."), ""]
     return lines
 
 
@@ -154,6 +188,8 @@ def _verdict_lines(verdict: Mapping[str, Any] | None) -> list[str]:
     lines = [f"**Verdict:** {flag}. {verdict.get('analysis', '')}", ""]
     if verdict.get("correction"):
         lines += [f"- _checked in code:_ {verdict['correction']}", ""]
+    if verdict.get("replaced"):
+        lines += [*(f"- _replaced (failed the checks):_ {what}" for what in verdict["replaced"]), ""]
     if verdict.get("gradient"):
         lines.append("**Textual gradient:**")
         for step in verdict["gradient"]:

@@ -33,6 +33,8 @@ def verdict_line(record: Mapping[str, Any], metric: str) -> str:
 
 
 def guidance_line(version: Mapping[str, Any]) -> str:
+    if version.get("refused"):
+        return f"  guidance refused ({'; '.join(version.get('problems') or [])}); v{version.get('kept')} stays"
     return f"  guidance v{version.get('version')}: {str(version.get('guidance', ''))[:VERDICT_CHARS]}"
 
 

@@ -1,4 +1,9 @@
-"""The whole LGT loop on a small real target, with only the LLM scripted."""
+"""The whole LGT loop on a small real target, with only the LLM scripted.
+
+These runs use the free-proposal Advisor (`lgt-llm`), whose replies the
+script controls one by one; tests/graphs/test_proposers.py covers the
+hybrid proposer and the gate.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ def _storage(tmp_path: Path) -> str:
 
 
 def _tune(tmp_path: Path, llm: ScriptedLLM, trials: int = 4, **kw: object) -> dict[str, object]:
-    request = TuneRequest(target="iris", trials=trials, storage=_storage(tmp_path),
+    request = TuneRequest(target="iris", trials=trials, storage=_storage(tmp_path), method="lgt-llm",
                           llm_base_url="http://llm.test/v1", **kw)  # type: ignore[arg-type]
     observer = kw.pop("observer", None) if "observer" in kw else None
     return run_tune(request, observer, client_factory=llm.factory())
@@ -47,7 +52,7 @@ def test_loop_runs_exact_budget_tracks_best_and_writes_its_notebook(tmp_path: Pa
     assert len(trials) == 4
     assert trials[0].user_attrs["source"] == "default"
     assert trials[0].user_attrs["config"] == make_target("iris").default_config
-    assert all(t.user_attrs["method"] == "lgt" for t in trials)
+    assert all(t.user_attrs["method"] == "lgt-llm" for t in trials)
     assert all(t.user_attrs["source"] == "advisor" for t in trials[1:])
     assert trials[1].user_attrs["reasons"] == {"learning_rate": RATIONALE}
     assert "verdict" in trials[1].user_attrs and "analysis" in trials[1].user_attrs["verdict"]
@@ -141,7 +146,7 @@ class _CrashAfter(RunObserver):
 def test_resume_after_a_crash_reaches_exact_budget_without_duplicates(tmp_path: Path) -> None:
     llm = ScriptedLLM()
     request = TuneRequest(target="iris", trials=5, storage=_storage(tmp_path), llm_base_url="http://llm.test/v1",
-                          optimize_every=2)
+                          optimize_every=2, method="lgt-llm")
     with pytest.raises(KeyboardInterrupt):
         run_tune(request, _CrashAfter(3), client_factory=llm.factory())
     (run_id,) = optuna.get_all_study_names(_storage(tmp_path))
@@ -174,7 +179,7 @@ def test_approve_edit_and_reject(tmp_path: Path) -> None:
 
     llm = ScriptedLLM()
     request = TuneRequest(target="iris", trials=3, storage=_storage(tmp_path), llm_base_url="http://llm.test/v1",
-                          approve=True, optimize_every=0)
+                          approve=True, optimize_every=0, method="lgt-llm")
     summary = run_tune(request, approver=approver, client_factory=llm.factory())
     trials = _study(tmp_path, summary).trials
     assert len(trials) == 3 and len(seen) == 4

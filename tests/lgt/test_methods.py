@@ -41,10 +41,11 @@ def test_a_new_method_is_one_entry_that_cli_bench_and_report_pick_up(with_halton
 
 
 def test_unknown_and_misused_methods_are_one_line_errors() -> None:
-    with pytest.raises(UserError, match="unknown method 'bayes'; choose one of: lgt, tpe"):
+    with pytest.raises(UserError, match="unknown method 'bayes'; choose one of: lgt, lgt-llm, lgt-tpe, tpe"):
         methods.get("bayes")
     assert methods.find("bayes") is None and methods.label("bayes") == "bayes"
     assert methods.colour("bayes") == methods.colour("bayes")  # a stable spare colour for a stranger
     assert methods.get("default").budget(15) == 1 and methods.get("tpe").budget(15) == 15
     assert methods.get("tpe-hyperband").prunes and not methods.get("tpe").prunes
-    assert methods.names(agents=True) == ("lgt",) and "lgt" not in methods.names(agents=False)
+    assert methods.names(agents=True) == ("lgt", "lgt-llm", "lgt-tpe") and "lgt" not in methods.names(agents=False)
+    assert methods.by_proposer("hybrid").name == "lgt" and methods.by_proposer("llm").name == "lgt-llm"

@@ -37,7 +37,7 @@ def test_driver_with_parallel_2_and_two_workers_runs_exactly_the_budget(
     logs = [tmp_path / "w1.log", tmp_path / "w2.log"]
     llm = ScriptedLLM()
     request = TuneRequest(target="synthetic:0.5", trials=5, seed=1, storage=postgres_url, run_id="lgt-par",
-                          parallel=2, optimize_every=0)
+                          parallel=2, optimize_every=0, method="lgt-llm")
     workers: list[subprocess.Popen[bytes]] = []
 
     class Observer(RunObserver):
@@ -56,7 +56,7 @@ def test_driver_with_parallel_2_and_two_workers_runs_exactly_the_budget(
     assert rounds_of(study) == {1: 1, 2: 2, 3: 2}
     for trial in counted:
         attrs = trial.user_attrs
-        assert attrs["method"] == "lgt" and "worker" in attrs and "history" in attrs
+        assert attrs["method"] == "lgt-llm" and "worker" in attrs and "history" in attrs
         if attrs["round"] == 1:
             assert attrs["source"] == "default"
         else:
@@ -85,7 +85,7 @@ def test_duplicates_within_a_batch_are_refused(postgres_url: str, tmp_path: Path
                 worker.append(start_worker(postgres_url, "dups", log))
 
     run_tune(TuneRequest(target="synthetic:0.2", trials=3, storage=postgres_url, run_id="dups", parallel=2,
-                         optimize_every=0), Observer(), client_factory=llm.factory())
+                         optimize_every=0, method="lgt-llm"), Observer(), client_factory=llm.factory())
     wait_all(worker, [log])
     study = optuna.load_study(study_name="dups", storage=open_storage(postgres_url))
     round_two = [t for t in counted_trials(study) if t.user_attrs["round"] == 2]
@@ -95,6 +95,33 @@ def test_duplicates_within_a_batch_are_refused(postgres_url: str, tmp_path: Path
     assert sources == ["advisor", "advisor+perturbed"]
     feedback = llm.prompts("advisor_batch")[1]
     assert "already run or proposed twice" in feedback
+
+
+def test_hybrid_parallel_rounds_are_tpe_asks_with_at_most_one_advisor_pick(
+        postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LGT_HEARTBEAT_SECONDS", HEARTBEAT)
+    llm = ScriptedLLM()  # the Advisor always picks the last candidate: an extra one, when there is any
+    log = tmp_path / "w.log"
+    worker: list[subprocess.Popen[bytes]] = []
+
+    class Observer(RunObserver):
+        def on_message(self, text: str) -> None:
+            if not worker and "queued" in text:
+                worker.append(start_worker(postgres_url, "hyb", log))
+
+    run_tune(TuneRequest(target="synthetic:0.2", trials=7, seed=4, storage=postgres_url, run_id="hyb", parallel=2,
+                         optimize_every=0), Observer(), client_factory=llm.factory())
+    wait_all(worker, [log])
+    study = optuna.load_study(study_name="hyb", storage=open_storage(postgres_url))
+    assert rounds_of(study) == {1: 1, 2: 2, 3: 2, 4: 2}
+    for round_number in (2, 3, 4):
+        members = [t for t in counted_trials(study) if t.user_attrs["round"] == round_number]
+        assert [t.user_attrs["slot"] for t in sorted(members, key=lambda t: t.number)] == [0, 1]
+        assert members[0].user_attrs["source"] == "tpe"  # slot 0 is always TPE's ask
+        assert sum(t.user_attrs["source"] == "advisor" for t in members) <= 1
+    assert any(t.user_attrs.get("departed") for t in counted_trials(study))
+    agents = Counter(agent for agent, _ in llm.requests)
+    assert agents["chooser"] >= 1 and agents["advisor_batch"] == 0
 
 
 def start_driver(url: str, base_url: str, results: Path, log: Path, *extra: str) -> subprocess.Popen[bytes]:
@@ -112,7 +139,8 @@ def test_killed_driver_resumes_from_the_postgres_checkpoint_without_repeating_a_
     log = tmp_path / "driver.log"
     with serve(llm) as base_url:
         driver = start_driver(postgres_url, base_url, results, log, "--target", "synthetic:1", "--trials", "7",
-                              "--parallel", "2", "--optimize-every", "0", "--run-id", "restart", "--seed", "2")
+                              "--parallel", "2", "--optimize-every", "0", "--run-id", "restart", "--seed", "2",
+                              "--proposer", "llm")
         worker_log = tmp_path / "worker.log"
         storage = None
         deadline = time.monotonic() + 90

@@ -1,0 +1,137 @@
+"""Evidence for a change, computed in code from the run's own trials.
+
+Every change the change log shows cites this: where the best trials put
+the knob, how each choice of a categorical knob scored, the best trial's
+flags, and TPE's rank of the candidate. The Advisor reads the same
+evidence when it chooses, and when one of its sentences fails the checks
+of `agents.wording` the change log shows a sentence rendered from this
+instead, marked as such.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents import diagnose, summarize_curve
+from agents.diagnostics import flags
+from agents.records import MetricInfo, TrialRecord, scored, val
+from tuning_targets import Config
+
+# Texts lgt writes in place of an LLM's that failed a check start with this, so a reader can tell.
+BY_LGT = "(by lgt, from the evidence)"
+ORIGINS = {"tpe": "TPE's next pick", "region": "from TPE's good region",
+           "gradient": "the Evaluator's gradient applied to the best config", "advisor": "the Advisor's own proposal"}
+TOP = 3
+
+
+def fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+@dataclass
+class Option:
+    """A candidate config the Advisor may choose, with where it came from and TPE's rating."""
+
+    config: Config
+    origin: str  # tpe | region | gradient
+    score: float | None = None  # TPE's acquisition value
+    rank: int | None = None  # TPE's rank among the round's options, 1 = its favourite
+    of: int = 0  # how many options were ranked
+    changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # against the best config so far
+    support: dict[str, str] = field(default_factory=dict)  # knob: evidence sentence
+
+    def tpe_rating(self) -> str:
+        if self.rank is None:
+            return ""
+        return f"TPE's score ranks it {ordinal(self.rank)} of {self.of}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"origin": self.origin, "score": self.score, "rank": self.rank, "of": self.of,
+                "changes": {k: [a, b] for k, (a, b) in self.changes.items()}, "support": dict(self.support)}
+
+
+def knob_support(knob: str, new: Any, trials: Sequence[TrialRecord], metric: MetricInfo,
+                 spec: Mapping[str, Any]) -> str:
+    """What the run's trials say about `knob` at `new`, with numbers."""
+    complete = [t for t in trials if scored(t)]
+    if not complete:
+        return "no completed trial to compare with yet"
+    sign = 1.0 if metric["direction"] == "maximize" else -1.0
+    name = metric["name"]
+    if spec.get("type") == "categorical":
+        groups: dict[str, list[float]] = {}
+        for t in complete:
+            groups.setdefault(fmt(t["config"].get(knob)), []).append(val(t))
+        parts = [f"{choice} {statistics.fmean(v):.3f} ({len(v)})" for choice, v in
+                 sorted(groups.items(), key=lambda kv: -sign * statistics.fmean(kv[1]))]
+        untried = "" if fmt(new) in groups else f"; {fmt(new)} not tried yet"
+        return f"mean val {name} by {knob}: {', '.join(parts[:4])}{untried}"
+    top = sorted(complete, key=lambda t: -sign * val(t))[:TOP]
+    values = [float(t["config"][knob]) for t in top if isinstance(t["config"].get(knob), int | float)]
+    if not values:
+        return f"{knob} is not set in the best trials"
+    low, high = min(values), max(values)
+    where = "inside" if low <= new <= high else "above" if new > high else "below"
+    span = fmt(low) if low == high else f"{fmt(low)} to {fmt(high)}"
+    who = "the best trial" if len(top) == 1 else f"the {len(top)} best trials"
+    return f"{who} used {knob} {span} ({fmt(new)} is {where} that)"
+
+
+def best_facts(best: TrialRecord | None, metric: MetricInfo) -> str:
+    """The best trial so far in one line: score, curves and raised flags."""
+    if best is None:
+        return "no completed trial yet"
+    raised = flags(diagnose(best, metric))
+    return (f"best so far #{best.get('number')}: val {metric['name']} {fmt(best.get('val_metric'))}; "
+            f"{summarize_curve(list(best.get('history') or []), metric)}; flags: {', '.join(raised) or 'none'}")
+
+
+def changes_between(base: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    return {k: (base.get(k), v) for k, v in config.items() if base.get(k) != v}
+
+
+def with_support(option: Option, base: Mapping[str, Any], trials: Sequence[TrialRecord], metric: MetricInfo,
+                 knobs: Mapping[str, Mapping[str, Any]]) -> Option:
+    option.changes = changes_between(base, option.config)
+    option.support = {k: knob_support(k, new, trials, metric, knobs.get(k, {})) for k, (_, new) in
+                      option.changes.items()}
+    return option
+
+
+def rank(options: list[Option], scores: Sequence[float]) -> list[Option]:
+    """Attach TPE's scores and ranks (1 = highest acquisition)."""
+    order = sorted(range(len(options)), key=lambda i: -scores[i])
+    for position, i in enumerate(order, start=1):
+        options[i].score, options[i].rank, options[i].of = round(float(scores[i]), 3), position, len(options)
+    return options
+
+
+def option_line(index: int, option: Option) -> str:
+    """An option as the Advisor reads it: its changes from the best config, origin, TPE's rank, evidence."""
+    moves = ", ".join(f"{k} {fmt(a)} -> {fmt(b)}" for k, (a, b) in option.changes.items()) or "no change"
+    head = f"{index}: {moves} | {ORIGINS.get(option.origin, option.origin)}"
+    rating = option.tpe_rating()
+    evidence = "; ".join(f"{k}: {s}" for k, s in option.support.items())
+    return head + (f"; {rating}" if rating else "") + (f"\n   evidence: {evidence}" if evidence else "")
+
+
+def reason_for(knob: str, option: Option | None, support: str) -> str:
+    """A reason rendered from the evidence, for a knob whose LLM reason failed a check (or had none)."""
+    origin = f"{ORIGINS.get(option.origin, option.origin)}; " if option else ""
+    rating = f"{option.tpe_rating()}; " if option and option.rank else ""
+    return f"{BY_LGT} {origin}{rating}{support}"
+
+
+def effect_for(option: Option | None, best: TrialRecord | None, metric: MetricInfo) -> str:
+    """An expected effect rendered from the evidence."""
+    target = f"beat the best val {metric['name']} so far ({fmt(best.get('val_metric'))})" if best else \
+        f"set a first val {metric['name']}"
+    rating = f", as {option.tpe_rating()}" if option and option.rank else ""
+    return f"{BY_LGT} expected to {target}{rating}"
