@@ -85,6 +85,7 @@ def run_page(run: Run, row: Row, figures: list[Path], out_dir: Path) -> str:
     if row["prompt_tokens"] is not None:
         lines.append(f"| LLM tokens | {row['prompt_tokens']:,} prompt, {row['completion_tokens'] or 0:,} "
                      f"completion |")
+    lines += agents_rows(row)
     lines += ["", ("The configuration was chosen by validation "
               f"{metric} only; its test {metric} is reported, never used to choose."), ""]
     links = [f"[{name}]({name})" for name in ("changelog.md", "trials.csv", "summary.json")
@@ -93,6 +94,28 @@ def run_page(run: Run, row: Row, figures: list[Path], out_dir: Path) -> str:
         lines += [f"More: {', '.join(links)}.", ""]
     lines += [f"![{p.stem}]({p.name})" for p in figures]
     return "\n".join(lines) + "\n"
+
+
+def agents_rows(row: Row) -> list[str]:
+    """report.md's lines on an LGT run's agents: LLM time per round, their choices, and what the checks replaced."""
+    if row.get("rounds") is None:
+        return []
+    lines = []
+    if row["llm_seconds_per_round"] is not None:
+        split = ""
+        if (row["llm_prompt_eval_seconds"] or 0) + (row["llm_generation_seconds"] or 0) > 0:  # the server reported them
+            rounds = max(1, int(row["rounds"]))
+            split = (f" (reading prompts {row['llm_prompt_eval_seconds'] / rounds:.1f} s, writing replies "
+                     f"{row['llm_generation_seconds'] / rounds:.1f} s)")
+        lines.append(f"| LLM seconds per round | {row['llm_seconds_per_round']:.1f} s{split}, over {row['rounds']} "
+                     f"rounds |")
+    if row["choice_rounds"]:
+        lines.append(f"| the Advisor's choices | departed from TPE's pick in {row['departed_rounds']} of "
+                     f"{row['choice_rounds']} rounds; the gate kept TPE's pick in {row['gated_rounds']} |")
+    lines.append(f"| fell back to TPE | {row['fallback_rounds']} of {row['rounds']} rounds (the Advisor failed) |")
+    lines.append(f"| LLM texts replaced by the checks | {row['words_replaced']} (see the change log's "
+                 f"\"replaced\" notes); guidance refused {row['guidance_refused']} time(s) |")
+    return lines
 
 
 def _time_breakdown(row: Row) -> str:

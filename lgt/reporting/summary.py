@@ -69,6 +69,28 @@ def summarize(run: Run) -> Row:
         "prompt_tokens": as_int(sum_attr(run.trials, "llm_prompt_tokens")),
         "completion_tokens": as_int(sum_attr(run.trials, "llm_completion_tokens")),
         "llm_model": run.attrs.get("llm_model"),
+        **(agents_summary(run, llm) if methods.is_agents(run.method) else {}),
+    }
+
+
+def agents_summary(run: Run, llm: float | None) -> Row:
+    """What an LGT run's agents did: LLM time per round, choices, fallbacks, and words replaced."""
+    rounds = len(run.trials)
+    attrs = [t.user_attrs for t in run.trials]
+    verdicts = [a.get("verdict") or {} for a in attrs] + [v for k, v in run.attrs.items()
+                                                          if k.startswith("verdict_round_") and isinstance(v, dict)]
+    return {
+        "rounds": rounds,
+        "llm_seconds_per_round": None if llm is None or not rounds else round(llm / rounds, 2),
+        "llm_prompt_eval_seconds": sum_attr(run.trials, "llm_prompt_eval_seconds"),
+        "llm_generation_seconds": sum_attr(run.trials, "llm_generation_seconds"),
+        "fallback_rounds": sum(a.get("source") == "fallback" for a in attrs),
+        "departed_rounds": sum(bool(a.get("departed")) for a in attrs),
+        "gated_rounds": sum(bool(a.get("gated")) for a in attrs),
+        "choice_rounds": sum(a.get("departed") is not None for a in attrs),
+        "words_replaced": sum(len(a.get("replaced") or []) for a in attrs)
+        + sum(len(v.get("replaced") or []) for v in verdicts),
+        "guidance_refused": sum(k.startswith("guidance_refused_") for k in run.attrs),
     }
 
 
