@@ -108,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("path", type=Path, help="a run dir (results/<run-id>) or a bench dir (results/bench/<id>)")
     report.add_argument("--storage", help="Optuna storage URL (default sqlite:///results/studies.db)")
 
+    dashboard = commands.add_parser("dashboard", help="optuna-dashboard on the run storage, with lgt's notes and plots")
+    dashboard.add_argument("--storage", help="Optuna storage URL (default sqlite:///results/studies.db)")
+    dashboard.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080)")
+
     llm = commands.add_parser("llm", help="the embedded local LLM")
     llm_commands = llm.add_subparsers(dest="llm_command", required=True, parser_class=_Parser)
     llm_commands.add_parser("serve", help="serve the embedded model on 127.0.0.1 until Ctrl-C")
@@ -267,6 +271,12 @@ def cmd_report(args: argparse.Namespace) -> None:
     out.print(f"report: {rebuild(args.path, args.storage)}")
 
 
+def cmd_dashboard(args: argparse.Namespace) -> None:
+    from lgt.dashboard import serve
+
+    serve(args.storage, args.port)
+
+
 def cmd_llm(args: argparse.Namespace) -> None:
     from agents.embedded import serve_forever
 
@@ -317,7 +327,7 @@ def _read_config(path: Path | None) -> dict[str, Any] | None:
 
 
 COMMANDS = {"targets": cmd_targets, "baseline": cmd_baseline, "tune": cmd_tune, "bench": cmd_bench,
-            "report": cmd_report, "llm": cmd_llm, "worker": cmd_worker}
+            "report": cmd_report, "llm": cmd_llm, "worker": cmd_worker, "dashboard": cmd_dashboard}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import optuna
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
@@ -41,8 +40,7 @@ from lgt.candidates import TPECandidates
 from lgt.errors import UserError
 from lgt.observer import RunObserver
 from lgt.recorder import StudyDispatcher, StudyRecorder
-from lgt.reporting.changelog import write as write_changelog
-from lgt.reporting.store import read_run
+from lgt.reporting.publish import publish_run
 from lgt.runs import RunRequest, RunSpec, build_target, new_run_id
 from lgt.settings import default_storage_url, run_dir
 from lgt.studies import add_wall_time, create_study, libpq_url, load_study, open_storage, redact_url
@@ -118,10 +116,6 @@ def llm_settings(model: str | None, base_url: str | None, observer: RunObserver)
         yield server.llm_settings()
 
 
-def _refresh_changelog(study: optuna.Study, folder: Path) -> None:
-    write_changelog(read_run(study), folder)
-
-
 def run_tune(request: TuneRequest, observer: RunObserver | None = None, approver: Approver | None = None,
              client_factory: Callable[[LLMSettings], LLMClient] = make_client,
              llm: LLMSettings | None = None) -> dict[str, Any]:
@@ -169,7 +163,7 @@ def run_tune(request: TuneRequest, observer: RunObserver | None = None, approver
         client = client_factory(settings)
         hint = f"start workers with: lgt worker --storage {redact_url(storage_url)} --study {spec.run_id}"
         recorder = StudyRecorder(study, target, spec.method,
-                                 on_change=lambda: _refresh_changelog(study, folder))
+                                 on_change=lambda: publish_run(study, folder))
         deps = Deps(target=target, evaluator=Evaluator(client, transcript), optimizer=Optimizer(client, transcript),
                     recorder=recorder, progress=observer, seed=spec.seed,
                     advisor=Advisor(client, transcript),
