@@ -7,12 +7,12 @@ see `agents.records`) and never imports torch, optuna or ``tuning_targets``.
 from __future__ import annotations
 
 from agents.advisor import Advisor
-from agents.base import AgentFailure
+from agents.base import AgentFailure, EndpointDown
 from agents.batch_advisor import BatchAdvisor
 from agents.diagnostics import Diagnostics, EpochDiagnostics, alarms, diagnose, diagnose_epoch, summarize_curve
 from agents.embedded import EmbeddedServer, serve_forever
 from agents.evaluator import Evaluator
-from agents.llm import LLMClient, LLMSettings, make_client, needs_embedded_server
+from agents.llm import LLMClient, LLMSettings, make_client, needs_embedded_server, preflight
 from agents.optimizer import Optimizer
 from agents.schemas import (
     Change,
@@ -41,6 +41,7 @@ __all__ = [
     "Choice",
     "Diagnostics",
     "EmbeddedServer",
+    "EndpointDown",
     "EpochDiagnostics",
     "EpochProposal",
     "EpochVerdict",
@@ -62,6 +63,7 @@ __all__ = [
     "epoch_verdict_schema",
     "make_client",
     "needs_embedded_server",
+    "preflight",
     "proposal_schema",
     "redact",
     "serve_forever",

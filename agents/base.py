@@ -45,6 +45,10 @@ DEFAULT_TEXT_CHARS = 200
 RAW_KEPT_CHARS = 4000
 
 
+class EndpointDown(UserError):
+    """The LLM failed round after round: the run stops, saved, to be resumed once the endpoint is back."""
+
+
 class AgentFailure(Exception):
     """An agent gave no usable answer this round (bad replies, or the server failed).
 

@@ -28,16 +28,29 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlparse
 
 import httpx
+import openai
 from langchain_openai import ChatOpenAI
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
+
+from lgt.errors import UserError
 
 if TYPE_CHECKING:
     from langchain_core.language_models import LanguageModelInput
     from langchain_core.messages import BaseMessage
     from langchain_core.runnables import Runnable
-    from pydantic import BaseModel
 
 StructuredMode = Literal["json_schema", "json_mode", "auto"]
+TIMEOUT_ENV = "LGT_LLM_TIMEOUT"
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < 86_400:
+        raise UserError(f"{TIMEOUT_ENV} must be a number of seconds, got {text!r}")
+    return seconds
 DEFAULT_MODEL = "gpt-4o-mini"
 
 
@@ -52,8 +65,8 @@ class LLMSettings:
     model: str = DEFAULT_MODEL
     base_url: str | None = None
     api_key: SecretStr | None = field(default=None, repr=False)
-    timeout: float = 60.0
-    max_retries: int = 3
+    timeout: float = 60.0  # seconds per request; LGT_LLM_TIMEOUT overrides it
+    max_retries: int = 2  # so one agent call waits at most timeout x 3 on a dead server
     structured_mode: StructuredMode = "auto"
     temperature: float | None = None
     max_tokens: int = 1024
@@ -76,6 +89,8 @@ class LLMSettings:
         """
         env = os.environ if env is None else env
         key = env.get("OPENAI_API_KEY") or None
+        if env.get(TIMEOUT_ENV):
+            overrides.setdefault("timeout", _seconds(env[TIMEOUT_ENV]))
         return cls(
             model=model or DEFAULT_MODEL,
             base_url=base_url or env.get("OPENAI_BASE_URL") or None,
@@ -211,3 +226,51 @@ def make_client(settings: LLMSettings, http_client: httpx.Client | None = None) 
         **_token_limit(mode, settings.max_tokens),
     )
     return LLMClient(chat=chat, mode=mode, secrets=settings.secrets, timings=timings)
+
+
+class _Ping(BaseModel):
+    """The smallest reply in the shape lgt asks for: can the endpoint produce structured output at all?"""
+
+    ok: bool
+
+
+PREFLIGHT_TIMEOUT = 60.0  # seconds for the one preflight request (the embedded model may be loading)
+
+
+def preflight(client: LLMClient) -> None:
+    """Ask the endpoint one tiny structured question before a run writes anything.
+
+    An endpoint that does not answer, answers 401/403/404 or 5xx, or cannot
+    reply in JSON becomes one `UserError` line naming the fix, so a mistyped
+    URL or model costs the user a second, not a run of silent TPE fallbacks.
+    """
+    from langchain_core.messages import HumanMessage
+
+    from agents.base import parse_reply
+    from agents.transcript import redact
+
+    where = client.chat.openai_api_base or "https://api.openai.com/v1"
+    timeout = client.chat.request_timeout
+    seconds = min(PREFLIGHT_TIMEOUT, float(timeout)) if isinstance(timeout, int | float) else PREFLIGHT_TIMEOUT
+    runnable = client.structured(_Ping, max_tokens=16).bind(timeout=seconds)
+    try:
+        message = runnable.invoke([HumanMessage(content='Reply with the JSON object {"ok": true} and nothing else.')])
+    except openai.APIConnectionError as exc:
+        what = "did not answer in time" if isinstance(exc, openai.APITimeoutError) else "cannot be reached"
+        raise UserError(f"the LLM endpoint {where} {what}; check --llm-base-url (or OPENAI_BASE_URL) and that the "
+                        f"server runs") from None
+    except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+        raise UserError(f"the LLM endpoint {where} rejected the key (HTTP {exc.status_code}); check "
+                        f"OPENAI_API_KEY") from None
+    except openai.NotFoundError:
+        raise UserError(f"the LLM endpoint {where} has no model {client.chat.model_name!r} (or no chat API at that "
+                        f"path, HTTP 404); check --llm-model and --llm-base-url") from None
+    except openai.APIStatusError as exc:
+        raise UserError(f"the LLM endpoint {where} answers HTTP {exc.status_code} to a chat request; " +
+                        redact(str(exc), client.secrets)[:160]) from None
+    content = message.content if isinstance(message.content, str) else json.dumps(message.content)
+    try:
+        parse_reply(_Ping, redact(content, client.secrets))
+    except ValueError as exc:
+        raise UserError(f"the LLM endpoint {where} does not reply in the JSON shape lgt asks for ({exc}); lgt needs "
+                        f"a server with structured output (JSON mode)") from None

@@ -101,5 +101,6 @@ def after_batch(state: TuningState, runtime: Runtime[Deps]) -> str:
 def advise_batch(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
     """The round's K candidates, from the run's proposer (`graphs.proposers.propose_batch`)."""
     deps = runtime.context
+    rounds.stop_if_llm_is_down(state, deps)
     size = min(deps.parallel, state["budget"] - len(state["trials"]))
     return {"pending_batch": [c.to_dict() for c in proposers.propose_batch(state, deps, size)], "feedback": None}

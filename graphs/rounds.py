@@ -16,7 +16,7 @@ from typing import Any
 from langgraph.graph import END, StateGraph
 from langgraph.runtime import Runtime
 
-from agents import AgentFailure, Verdict, diagnose, summarize_curve
+from agents import AgentFailure, EndpointDown, Verdict, diagnose, summarize_curve
 from agents.records import TrialRecord
 from agents.schemas import REASON_CHARS
 from agents.wording import is_words
@@ -148,6 +148,23 @@ def add_shared_nodes(graph: StateGraph[TuningState, Deps, TuningState, TuningSta
     graph.add_node("report", report)
     graph.add_edge("optimize", "advise")
     graph.add_edge("report", END)
+
+
+def stop_if_llm_is_down(state: TuningState, deps: Deps) -> None:
+    """Raise `EndpointDown` once the Advisor fell back `deps.stop_after_fallbacks` rounds in a row.
+
+    A run whose LLM endpoint died would otherwise go on as plain TPE and be
+    recorded as LGT. The checkpoint is taken before this node, so `--resume`
+    continues from here once the endpoint answers again.
+    """
+    limit = deps.stop_after_fallbacks
+    recent = [t for t in state["trials"][deps.session_start:] if t.get("source") != "default"][-(limit or 1):]
+    if not limit or len(recent) < limit or any(t.get("source") != "fallback" for t in recent):
+        return
+    why = next((n for n in reversed(recent[-1].get("notes") or []) if "failed" in n), "the Advisor failed")
+    raise EndpointDown(f"the LLM failed in the last {limit} rounds ({why[:200]}); the run is saved: continue it "
+                       f"with `lgt tune --resume {state.get('run_id')}` once the endpoint answers again, or start "
+                       f"it with --on-llm-failure tpe to carry on with TPE")
 
 
 def optimize_now(deps: Deps, rounds_done: int) -> bool:

@@ -93,6 +93,8 @@ class Deps:
     candidates: CandidateSource | None = None  # TPE's candidates; also every fallback's config
     proposer: str = "hybrid"  # hybrid: the LLM chooses among TPE's candidates; llm: free proposals; tpe: no LLM choice
     n_candidates: int = 4
+    stop_after_fallbacks: int | None = None  # rounds in a row the Advisor may fall back before the run stops
+    session_start: int = 0  # trials recorded before this process took the run over (a resume tries again)
     data_profile: dict[str, Any] = field(default_factory=dict)  # `Target.data_profile()`, told to every agent
 
     @property

@@ -125,4 +125,5 @@ def after_evaluate(state: TuningState, runtime: Runtime[Deps]) -> str:
 
 def advise(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
     """The round's candidate, from the run's proposer (`graphs.proposers`)."""
+    rounds.stop_if_llm_is_down(state, runtime.context)
     return {"pending": proposers.propose(state, runtime.context).to_dict(), "feedback": None}

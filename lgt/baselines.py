@@ -50,6 +50,9 @@ def run_baseline(request: BaselineRequest, observer: RunObserver | None = None) 
         run_id = request.resume or latest_run(storage, request)
         spec = RunSpec.from_study(load_study(storage, run_id))
         method = methods.get(spec.method)
+        if method.is_agents:
+            raise UserError(f"run {run_id!r} is an LGT run ({spec.method}), not a baseline: continue it with "
+                            f"`lgt tune --resume {run_id}`")
         target = build_target(spec)
         study = load_study(storage, run_id, method.make_sampler(target, spec.seed, spec.trials),
                            method.make_pruner(target, spec.trials))

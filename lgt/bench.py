@@ -20,7 +20,7 @@ from typing import Any
 
 import optuna
 
-from agents import LLMClient, LLMSettings, make_client
+from agents import EndpointDown, LLMClient, LLMSettings, make_client
 from lgt import methods
 from lgt.baselines import BaselineRequest, run_baseline
 from lgt.errors import UserError
@@ -151,6 +151,8 @@ def _run_one(request: BenchRequest, storage: optuna.storages.BaseStorage, storag
                                          storage=storage_url, data_dir=request.data_dir,
                                          target_column=request.target_column, resume=resume, run_id=name,
                                          out_dir=out_dir, epoch_budget=request.epoch_budget), observer)
+    except EndpointDown:
+        raise  # the LLM is down: stop the bench; the same command continues this run once it is back
     except UserError as exc:
         observer.on_message(f"  failed: {exc}")
         _mark_failed(storage, name, bench_id, target, method, seed, request.trials, str(exc))

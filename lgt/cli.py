@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "choice (the configs of `lgt baseline --method tpe`)")
     tune.add_argument("--candidates", type=int, default=4, metavar="K",
                       help="TPE's candidates the Advisor chooses among each round (default 4)")
+    tune.add_argument("--on-llm-failure", choices=("stop", "tpe"), default="stop",
+                      help="when the LLM fails 3 rounds in a row: stop, resumable with --resume (default), or carry "
+                           "on with TPE's picks")
     tune.add_argument("--approve", action="store_true", help="pause before each training to accept, edit or reject")
     tune.add_argument("--resume", metavar="RUN_ID", help="continue a run after a crash, kill or Ctrl-C")
     tune.add_argument("--run-id", help="name the study (default target-lgt-seed-time)")
@@ -204,7 +207,7 @@ def cmd_tune(args: argparse.Namespace) -> None:
     if not args.target and not args.resume:
         raise UserError("lgt tune needs --target (or --resume RUN_ID)")
     request = TuneRequest(target=args.target or "", method=methods.by_proposer(args.proposer).name,
-                          candidates=args.candidates, trials=args.trials, seed=args.seed, storage=args.storage,
+                          candidates=args.candidates, on_llm_failure=args.on_llm_failure, trials=args.trials, seed=args.seed, storage=args.storage,
                           data_dir=args.data_dir, target_column=args.target_column, task=args.task,
                           llm_model=args.llm_model, llm_base_url=args.llm_base_url,
                           optimize_every=args.optimize_every, approve=args.approve, resume=args.resume,

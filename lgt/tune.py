@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import optuna
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
@@ -31,6 +32,7 @@ from agents import (
     Transcript,
     make_client,
     needs_embedded_server,
+    preflight,
 )
 from graphs.batch import build_batch_graph
 from graphs.state import Deps
@@ -44,9 +46,12 @@ from lgt.reporting.publish import publish_run
 from lgt.runs import RunRequest, RunSpec, build_target, new_run_id
 from lgt.settings import default_storage_url, run_dir
 from lgt.studies import add_wall_time, create_study, libpq_url, load_study, open_storage, redact_url
+from tuning_targets import Target
 
 Approver = Callable[[dict[str, Any]], dict[str, Any]]
 MAX_CANDIDATES = 8  # each is a line of the Advisor's prompt
+# Rounds in a row whose Advisor fell back (the endpoint failing) before the run stops, resumable.
+FALLBACKS_BEFORE_STOP = 3
 
 
 @dataclass(kw_only=True)
@@ -60,6 +65,7 @@ class TuneRequest(RunRequest):
     parallel: int = 1  # proposals per round; above 1, `lgt worker`s train them
     adapt: str = "trial"  # "epoch": the agents also adjust dynamic knobs between epochs of each trial
     adapt_check: bool = True  # A/B-check each in-run change from a snapshot
+    on_llm_failure: str = "stop"  # stop after a few rounds the Advisor fell back in a row; "tpe": go on with TPE
 
     def check(self) -> None:
         super().check()
@@ -77,6 +83,8 @@ class TuneRequest(RunRequest):
             raise UserError(f"--adapt must be 'trial' or 'epoch', got {self.adapt!r}")
         if self.adapt == "epoch" and self.parallel > 1:
             raise UserError("--adapt epoch runs the agents inside each trial; use it with --parallel 1")
+        if self.on_llm_failure not in ("stop", "tpe"):
+            raise UserError(f"--on-llm-failure must be 'stop' or 'tpe', got {self.on_llm_failure!r}")
 
 
 @contextlib.contextmanager
@@ -116,84 +124,116 @@ def llm_settings(model: str | None, base_url: str | None, observer: RunObserver)
         yield server.llm_settings()
 
 
+@dataclass(frozen=True)
+class _Options:
+    """How an LGT run was started; stored on its study so a resume keeps them."""
+
+    parallel: int
+    optimize_every: int
+    adapt: str
+    adapt_check: bool
+    candidates: int
+    on_llm_failure: str
+
+    @classmethod
+    def of(cls, request: TuneRequest, stored: dict[str, Any] | None = None) -> _Options:
+        given: dict[str, Any] = {"parallel": request.parallel, "optimize_every": request.optimize_every, "adapt": request.adapt,
+                 "adapt_check": request.adapt_check, "candidates": request.candidates,
+                 "on_llm_failure": request.on_llm_failure}
+        return cls(**(given | {k: v for k, v in (stored or {}).items() if k in given}))
+
+
+def _spec(request: TuneRequest, storage_url: str) -> tuple[RunSpec, _Options, bool]:
+    """The run to start or continue, read without writing anything: (spec, options, resuming)."""
+    if not request.resume:
+        spec = RunSpec(request.run_id or new_run_id(request.target, request.method, request.seed), request.target,
+                       request.method, request.seed, request.trials, request.data_dir, request.target_column,
+                       request.task, request.epoch_budget)
+        return spec, _Options.of(request), False
+    study = load_study(open_storage(storage_url), request.resume)
+    spec = RunSpec.from_study(study)
+    method = methods.find(spec.method)
+    if method is None or not method.is_agents:
+        raise UserError(f"run {spec.run_id!r} is a {spec.method} baseline, not an LGT run: continue it with "
+                        f"`lgt baseline --resume {spec.run_id}`")
+    return spec, _Options.of(request, dict(study.user_attrs)), True
+
+
 def run_tune(request: TuneRequest, observer: RunObserver | None = None, approver: Approver | None = None,
              client_factory: Callable[[LLMSettings], LLMClient] = make_client,
              llm: LLMSettings | None = None) -> dict[str, Any]:
     """Run (or resume) an LGT run and write its outputs; returns the summary.
 
-    `client_factory` lets tests hand in a client whose HTTP is faked; by
-    default the real `ChatOpenAI` client is built from the settings. `llm`
-    skips endpoint resolution (the bench starts the embedded model once).
+    Nothing is written until the target's data has been read and the LLM
+    endpoint has answered a preflight request, so a mistyped URL or a dead
+    server is one line and an untouched storage. `client_factory` lets
+    tests hand in a client whose HTTP is faked; by default the real
+    `ChatOpenAI` client is built from the settings. `llm` skips endpoint
+    resolution (the bench starts the embedded model once).
     """
     request.check()
     observer = observer or RunObserver()
     storage_url = request.storage or default_storage_url()
-    if request.resume:
-        storage = open_storage(storage_url)
-        spec = RunSpec.from_study(load_study(storage, request.resume))
-        target = build_target(spec)
-        study = load_study(storage, spec.run_id)
-        parallel = int(study.user_attrs.get("parallel", 1))
-        optimize_every = int(study.user_attrs.get("optimize_every", request.optimize_every))
-        n_candidates = int(study.user_attrs.get("candidates", request.candidates))
-        adapt = str(study.user_attrs.get("adapt", "trial"))
-        adapt_check = bool(study.user_attrs.get("adapt_check", True))
-    else:
-        parallel, optimize_every, n_candidates = request.parallel, request.optimize_every, request.candidates
-        adapt, adapt_check = request.adapt, request.adapt_check
-        spec = RunSpec(request.run_id or new_run_id(request.target, request.method, request.seed), request.target,
-                       request.method, request.seed, request.trials, request.data_dir, request.target_column, request.task,
-                       request.epoch_budget)
-        target = build_target(spec)
-        storage = open_storage(storage_url)
-        study = create_study(storage, spec, target)
-        study.set_user_attr("parallel", parallel)
-        study.set_user_attr("optimize_every", optimize_every)
-        study.set_user_attr("adapt", adapt)
-        study.set_user_attr("adapt_check", adapt_check)
-        study.set_user_attr("candidates", n_candidates)
-    folder = request.out_dir or run_dir(spec.run_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    thread: RunnableConfig = {"configurable": {"thread_id": spec.run_id}}
-    started_at = time.perf_counter()
+    spec, options, resuming = _spec(request, storage_url)
+    target = build_target(spec)
     given = contextlib.nullcontext(llm) if llm else llm_settings(request.llm_model, request.llm_base_url, observer)
-    with given as settings, checkpointer(storage_url, folder) as saver:
-        study.set_user_attr("llm_model", settings.model)
-        transcript = Transcript(folder / "transcript.jsonl", secrets=settings.secrets)
+    with given as settings:
         client = client_factory(settings)
-        hint = f"start workers with: lgt worker --storage {redact_url(storage_url)} --study {spec.run_id}"
-        recorder = StudyRecorder(study, target, spec.method,
-                                 on_change=lambda: publish_run(study, folder))
-        deps = Deps(target=target, evaluator=Evaluator(client, transcript), optimizer=Optimizer(client, transcript),
-                    recorder=recorder, progress=observer, seed=spec.seed,
-                    advisor=Advisor(client, transcript),
-                    batch_advisor=BatchAdvisor(client, transcript) if parallel > 1 else None,
-                    optimize_every=optimize_every, llm_usage=transcript.usage, parallel=parallel,
-                    dispatcher=StudyDispatcher(study, target, spec.method, hint=hint) if parallel > 1 else None,
-                    adapt=adapt, adapt_check=adapt_check, epoch_budget=spec.epoch_budget,
-                    data_profile=target.data_profile(), proposer=str(methods.get(spec.method).proposer),
-                    n_candidates=n_candidates, candidates=TPECandidates(
-                        target.space, target.direction, study.user_attrs["default_config"],
-                        sampler=lambda: methods.tpe_sampler(target, spec.seed, spec.trials)))
-        graph = (build_batch_graph() if parallel > 1 else build_graph(approve=request.approve)).compile(
-            checkpointer=saver)
-        snapshot = graph.get_state(thread)
-        started = bool(snapshot.values)
-        observer.on_run_start(spec.run_id, spec.trials, len(snapshot.values.get("trials", [])), target.metric)
-        payload: Any = None if started else {"run_id": spec.run_id, "budget": spec.trials}
-        if started and not snapshot.next:
-            payload = None  # finished already: invoking again is a no-op
+        preflight(client)
+        storage = open_storage(storage_url)
+        if resuming:
+            study = load_study(storage, spec.run_id)
+        else:
+            study = create_study(storage, spec, target)
+            for key, value in vars(options).items():
+                study.set_user_attr(key, value)
+        folder = request.out_dir or run_dir(spec.run_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        study.set_user_attr("llm_model", settings.model)
+        started_at = time.perf_counter()
         try:
-            while True:
-                result = graph.invoke(payload, thread, context=deps, version="v1")
-                interrupts = result.get("__interrupt__") if isinstance(result, dict) else None
-                if not interrupts:
-                    break
-                answer = approver(interrupts[0].value) if approver else {"action": "accept"}
-                payload = Command(resume=answer)
+            with checkpointer(storage_url, folder) as saver:
+                _drive(request, spec, target, study, options, settings, client, saver, folder, observer, approver,
+                       storage_url)
         finally:
             add_wall_time(study, time.perf_counter() - started_at)
     summary = reporting.write_run_files(storage_url, spec.run_id, folder)
     summary |= {"transcript": str(folder / "transcript.jsonl"), "llm_model": settings.model}
     observer.on_run_end(summary)
     return summary
+
+
+def _drive(request: TuneRequest, spec: RunSpec, target: Target, study: optuna.Study, options: _Options,
+           settings: LLMSettings, client: LLMClient, saver: BaseCheckpointSaver[Any], folder: Path,
+           observer: RunObserver, approver: Approver | None, storage_url: str) -> None:
+    """Build the agents and the graph, and run the graph until the budget is spent (or a person must answer)."""
+    transcript = Transcript(folder / "transcript.jsonl", secrets=settings.secrets)
+    parallel = options.parallel
+    hint = f"start workers with: lgt worker --storage {redact_url(storage_url)} --study {spec.run_id}"
+    recorder = StudyRecorder(study, target, spec.method, on_change=lambda: publish_run(study, folder))
+    deps = Deps(target=target, evaluator=Evaluator(client, transcript), optimizer=Optimizer(client, transcript),
+                recorder=recorder, progress=observer, seed=spec.seed, advisor=Advisor(client, transcript),
+                batch_advisor=BatchAdvisor(client, transcript) if parallel > 1 else None,
+                optimize_every=options.optimize_every, llm_usage=transcript.usage, parallel=parallel,
+                dispatcher=StudyDispatcher(study, target, spec.method, hint=hint) if parallel > 1 else None,
+                adapt=options.adapt, adapt_check=options.adapt_check, epoch_budget=spec.epoch_budget,
+                data_profile=target.data_profile(), proposer=str(methods.get(spec.method).proposer),
+                n_candidates=options.candidates, stop_after_fallbacks=(
+                    FALLBACKS_BEFORE_STOP if options.on_llm_failure == "stop" else None),
+                candidates=TPECandidates(target.space, target.direction, study.user_attrs["default_config"],
+                                         sampler=lambda: methods.tpe_sampler(target, spec.seed, spec.trials)))
+    graph = (build_batch_graph() if parallel > 1 else build_graph(approve=request.approve)).compile(
+        checkpointer=saver)
+    thread: RunnableConfig = {"configurable": {"thread_id": spec.run_id}}
+    snapshot = graph.get_state(thread)
+    deps.session_start = len(snapshot.values.get("trials", []))
+    started = bool(snapshot.values)
+    observer.on_run_start(spec.run_id, spec.trials, len(snapshot.values.get("trials", [])), target.metric)
+    payload: Any = None if started else {"run_id": spec.run_id, "budget": spec.trials}
+    while True:
+        result = graph.invoke(payload, thread, context=deps, version="v1")
+        interrupts = result.get("__interrupt__") if isinstance(result, dict) else None
+        if not interrupts:
+            return
+        answer = approver(interrupts[0].value) if approver else {"action": "accept"}
+        payload = Command(resume=answer)

@@ -38,6 +38,8 @@ class HostileLLM(ScriptedLLM):
         body = json.loads(request.content)
         agent = self.agent_of(body)
         self.requests.append((agent, body))
+        if agent == "preflight":
+            return httpx.Response(200, json=_body(self.default(agent, body)))
         text = self.plant(request)
         self.planted.append(text[:200])
         reply = _plant(json.loads(self.default(agent, body)), text)

@@ -59,6 +59,7 @@ class ScriptedLLM:
     optimizer: list[Reply] = field(default_factory=list)
     advisor_batch: list[Reply] = field(default_factory=list)
     chooser: list[Reply] = field(default_factory=list)
+    preflight: list[Reply] = field(default_factory=list)
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     _rates: Any = field(default_factory=lambda: itertools.cycle([0.05, 0.003, 0.1, 0.02, 0.2, 0.0007, 0.15]))
 
@@ -68,6 +69,8 @@ class ScriptedLLM:
             return "advisor_batch"
         if title == "Choice":
             return "chooser"
+        if title == "_Ping":
+            return "preflight"
         return {"Proposal": "advisor", "Verdict": "evaluator", "Guidance": "optimizer"}.get(
             next((k for k in ("Proposal", "Verdict", "Guidance") if k in title), ""), "unknown")
 
@@ -78,6 +81,8 @@ class ScriptedLLM:
             return json.dumps({"healthy": True, "analysis": "The curve improves.", "gradient": []})
         if title == "EpochProposal":
             return json.dumps({"changes": [], "expected_effect": "the curve keeps improving"})
+        if agent == "preflight":
+            return json.dumps({"ok": True})
         if agent == "chooser":
             picks = (body or {})["response_format"]["schema"]["properties"]["pick"]["enum"]
             return choice(picks[-1])

@@ -28,7 +28,8 @@ Row = dict[str, Any]
 BENCH_COLUMNS = ("study_name", "bench_id", "target", "method", "seed", "budget", "epoch_budget", "trials_run",
                  "epochs_trained", "status", "fail_reason", "metric", "direction", "best_val_metric", "test_metric",
                  "default_val_metric", "trials_to_95", "trials_to_99", "wall_seconds", "training_seconds",
-                 "llm_seconds", "other_seconds", "prompt_tokens", "completion_tokens", "llm_model")
+                 "llm_seconds", "other_seconds", "prompt_tokens", "completion_tokens", "llm_model", "rounds",
+                 "llm_seconds_per_round", "fallback_rounds", "departed_rounds", "gated_rounds", "words_replaced")
 TRIAL_COLUMNS = ("number", "method", "source", "state", "val_metric", "best_epoch", "epochs_run", "seconds",
                  "fail_reason")
 

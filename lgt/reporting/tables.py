@@ -132,7 +132,18 @@ def _result_cell(group: Group, decimals: int, best_mean: float | None) -> str:
     notes = [f"val {fixed(group.mean('best_val_metric'), decimals)}"]
     if group.failed:
         notes.append(f"{len(group.failed)} of {len(group.rows)} runs failed")
+    notes += _fallback_notes(group)
     return f"{text} ({'; '.join(notes)})"
+
+
+def _fallback_notes(group: Group) -> list[str]:
+    """An LGT group whose Advisor fell back to TPE: how often, and a mark when it was mostly TPE."""
+    fell = sum(int(r.get("fallback_rounds") or 0) for r in group.ok)
+    rounds = sum(int(r.get("rounds") or 0) for r in group.ok)
+    if not fell:
+        return []
+    mark = "MOSTLY TPE FALLBACK: " if fell > rounds / 2 else ""
+    return [f"{mark}{fell} of {rounds} rounds fell back to TPE"]
 
 
 def _failed_cell(group: Group) -> str:

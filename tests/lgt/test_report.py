@@ -284,3 +284,16 @@ def test_targets_without_results_keep_their_column(tmp_path: Path) -> None:
     assert "On mnist no method produced a result." in page
     _png_ok(tmp_path / "convergence_iris.png")
     assert not (tmp_path / "convergence_mnist.png").exists() and not (tmp_path / "llm_share.png").exists()
+
+
+def test_an_lgt_run_that_mostly_fell_back_to_tpe_is_marked_in_the_table(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    sources = ["default", "fallback", "fallback", "fallback"]
+    name = _add_study(storage, "wine-lgt-s0-down", target="wine", method="lgt", values=[0.8, 0.85, 0.9, 0.88],
+                      study_attrs={"status": "complete"},
+                      trial_attrs=[{"source": s, "round": i + 1} for i, s in enumerate(sources)])
+    write_bench_report(storage, [name], tmp_path / "b", title="t", machine=MACHINE)
+    _, cells = _result_table(tmp_path / "b")
+    assert "MOSTLY TPE FALLBACK: 3 of 4 rounds fell back to TPE" in cells["LGT"][0]
+    row = next(csv.DictReader((tmp_path / "b" / "summary.csv").read_text().splitlines()))
+    assert row["fallback_rounds"] == "3" and row["rounds"] == "4"
