@@ -16,10 +16,12 @@ so no reply can bloat a prompt, a file or the storage.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field, create_model, field_validator
 from pydantic.json_schema import SkipJsonSchema
+
+V = TypeVar("V", bound=BaseModel)
 
 # One above what the prompts ask for: a model that overshoots by one is not sent
 # back for it, while a grammar still bounds a tiny model's output.
@@ -181,21 +183,22 @@ def epoch_proposal_schema(knobs: tuple[str, ...]) -> type[EpochProposal]:
 @lru_cache(maxsize=32)
 def epoch_verdict_schema(knobs: tuple[str, ...]) -> type[EpochVerdict]:
     """An `EpochVerdict` whose gradient may only name ``knobs`` (the dynamic ones)."""
-    step = create_model(
-        "GradientStep", __base__=GradientStep, knob=(_knob_type(knobs), Field(description="a knob name"))
-    )
-    steps: Any = list[step]  # type: ignore[valid-type]  # a class built at run time
-    return create_model("EpochVerdict", __base__=EpochVerdict, gradient=(steps, Field(max_length=MAX_STEPS)))
+    return _with_gradient(EpochVerdict, knobs)
 
 
 @lru_cache(maxsize=32)
 def verdict_schema(knobs: tuple[str, ...]) -> type[Verdict]:
     """A `Verdict` whose gradient steps may only name one of ``knobs`` (see `proposal_schema`)."""
+    return _with_gradient(Verdict, knobs)
+
+
+def _with_gradient(base: type[V], knobs: tuple[str, ...]) -> type[V]:
+    """`base` with a ``gradient`` whose steps can only name ``knobs``."""
     step = create_model(
         "GradientStep", __base__=GradientStep, knob=(_knob_type(knobs), Field(description="a knob name"))
     )
     steps: Any = list[step]  # type: ignore[valid-type]  # a class built at run time
-    return create_model("Verdict", __base__=Verdict, gradient=(steps, Field(max_length=MAX_STEPS)))
+    return create_model(base.__name__, __base__=base, gradient=(steps, Field(max_length=MAX_STEPS)))
 
 
 def _knob_type(knobs: tuple[str, ...]) -> Any:

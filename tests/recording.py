@@ -1,7 +1,8 @@
-"""A reporter that keeps every call a trial makes to it, for tests of trainers and loops."""
+"""Test doubles for what a run reports: a reporter that keeps every call, and an observer that stands in for a kill."""
 
 from __future__ import annotations
 
+from lgt.observer import RunObserver
 from tuning_targets.records import EpochRecord, Reporter, TrialResult
 
 
@@ -21,3 +22,15 @@ class Recorder(Reporter):
 
     def on_end(self, result: TrialResult) -> None:
         self.ended.append(result)
+
+
+class CrashAfter(RunObserver):
+    """Stands in for a kill: raises inside the train node after `n` trainings."""
+
+    def __init__(self, n: int) -> None:
+        self.left = n
+
+    def on_trial_end(self, number: int, result: TrialResult) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise KeyboardInterrupt

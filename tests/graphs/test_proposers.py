@@ -12,12 +12,12 @@ from pathlib import Path
 
 import optuna
 import pytest
+from recording import CrashAfter
 from scripted_llm import SECRET, ScriptedLLM, choice
 
 from lgt.baselines import BaselineRequest, run_baseline
-from lgt.observer import RunObserver
 from lgt.tune import TuneRequest, run_tune
-from tuning_targets import TrialResult, config_key
+from tuning_targets import config_key
 
 
 @pytest.fixture(autouse=True)
@@ -46,16 +46,6 @@ def _baseline(tmp_path: Path, trials: int = 6, seed: int = 3) -> list[str]:
     return _configs(tmp_path, str(summary["study_name"]))
 
 
-class _CrashAfter(RunObserver):
-    def __init__(self, n: int) -> None:
-        self.left = n
-
-    def on_trial_end(self, number: int, result: TrialResult) -> None:
-        self.left -= 1
-        if self.left < 0:
-            raise KeyboardInterrupt
-
-
 def test_the_tpe_proposer_trains_exactly_the_tpe_baselines_configs_even_across_a_resume(tmp_path: Path) -> None:
     baseline = _baseline(tmp_path)
     llm = ScriptedLLM()
@@ -67,7 +57,7 @@ def test_the_tpe_proposer_trains_exactly_the_tpe_baselines_configs_even_across_a
     request = TuneRequest(target="iris", trials=6, seed=3, storage=_storage(tmp_path), method="lgt-tpe",
                           llm_base_url="http://llm.test/v1", optimize_every=0, run_id="crashed")
     with pytest.raises(KeyboardInterrupt):
-        run_tune(request, _CrashAfter(3), client_factory=llm.factory())
+        run_tune(request, CrashAfter(3), client_factory=llm.factory())
     run_tune(TuneRequest(target="", trials=0, storage=_storage(tmp_path), llm_base_url="http://llm.test/v1",
                          resume="crashed"), client_factory=llm.factory())
     assert _configs(tmp_path, "crashed") == baseline

@@ -13,11 +13,11 @@ from pathlib import Path
 import httpx
 import optuna
 import pytest
+from recording import CrashAfter
 from scripted_llm import RATIONALE, SECRET, ScriptedLLM, proposal
 
-from lgt.observer import RunObserver
 from lgt.tune import TuneRequest, run_tune
-from tuning_targets import TrialResult, config_key, make_target
+from tuning_targets import config_key, make_target
 
 
 @pytest.fixture(autouse=True)
@@ -131,24 +131,12 @@ def test_api_key_never_written(tmp_path: Path) -> None:
             assert SECRET not in path.read_text(), path
 
 
-class _CrashAfter(RunObserver):
-    """Stands in for a kill: raises inside the train node after `n` trainings."""
-
-    def __init__(self, n: int) -> None:
-        self.left = n
-
-    def on_trial_end(self, number: int, result: TrialResult) -> None:
-        self.left -= 1
-        if self.left < 0:
-            raise KeyboardInterrupt
-
-
 def test_resume_after_a_crash_reaches_exact_budget_without_duplicates(tmp_path: Path) -> None:
     llm = ScriptedLLM()
     request = TuneRequest(target="iris", trials=5, storage=_storage(tmp_path), llm_base_url="http://llm.test/v1",
                           optimize_every=2, method="lgt-llm")
     with pytest.raises(KeyboardInterrupt):
-        run_tune(request, _CrashAfter(3), client_factory=llm.factory())
+        run_tune(request, CrashAfter(3), client_factory=llm.factory())
     (run_id,) = optuna.get_all_study_names(_storage(tmp_path))
     assert len(optuna.load_study(study_name=run_id, storage=_storage(tmp_path)).trials) == 3
     resumed = TuneRequest(target="", trials=0, storage=_storage(tmp_path), llm_base_url="http://llm.test/v1",
