@@ -28,13 +28,17 @@ UP = ("increase", "increasing", "increased", "raise", "raising", "raised", "high
 DOWN = ("decrease", "decreasing", "decreased", "lower", "lowering", "lowered", "reduce", "reducing", "reduced",
         "smaller", "less", "fewer", "down", "cut", "cutting", "drop", "dropping", "shrink", "shrinking", "shorter",
         "narrower", "shallower", "weaker")
+# Words that may stand between a knob's name and the direction given it: "dropout should go down".
+FILLERS = r"(?:be|should|must|could|would|will|can|need|needs|to|go|goes|get|gets|even|much|a|bit|slightly)"
 # Knob names as people write them.
 ALIASES = {"learning_rate": ("lr",)}
 # snake_case names a good text may use that are not knobs: the record's own fields.
 NOT_KNOBS = {"train_loss", "val_loss", "val_metric", "val_accuracy", "val_mae", "test_metric", "best_epoch"}
-MIN_CHARS = 12
-MIN_WORDS = 3
+MIN_CHARS = 20
+MIN_WORDS = 4  # words other than knob names and numbers: "more than one" says nothing
 WORD_SHARE = 0.6  # letters among the non-space characters
+SMALL_COUNTS = 3  # integers up to this ("two knobs", "1 epoch") need no grounding
+_NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?%?")
 
 
 def _spoken(knob: str) -> list[str]:
@@ -43,21 +47,100 @@ def _spoken(knob: str) -> list[str]:
     return [knob, words, knob.replace("_", "-"), *ALIASES.get(knob, ())]
 
 
-def is_words(text: str, *, max_chars: int) -> list[str]:
-    """Problems with `text` as prose: too short or long, too few words, mostly symbols or numbers."""
+def is_words(text: str, *, max_chars: int, knobs: Sequence[str] = (), echoes: Sequence[str] = ()) -> list[str]:
+    """Problems with `text` as prose: too short or long, too few words, mostly symbols or numbers.
+
+    Knob names and numbers are not words: "learning_rate=0.15; epochs:17"
+    is a config dump, not a rule. A text that only repeats one of `echoes`
+    (the prompt's own goal line, say) says nothing either.
+    """
     stripped = " ".join(text.split())
     if len(stripped) < MIN_CHARS:
         return [f"too short ({len(stripped)} characters)"]
     if len(stripped) > max_chars:
         return [f"too long ({len(stripped)} characters, at most {max_chars})"]
-    words = re.findall(r"[A-Za-z]{2,}", stripped)
+    prose = re.sub(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b", " ", stripped)
+    words = [w for w in re.findall(r"[A-Za-z]{2,}", prose) if w not in knobs]
     if len(words) < MIN_WORDS:
-        return [f"only {len(words)} word(s)"]
+        return [f"only {len(words)} word(s) besides knob names and numbers"]
+    plain = " ".join(re.findall(r"[a-z0-9]+", stripped.lower()))
+    for echo in echoes:
+        if plain and plain == " ".join(re.findall(r"[a-z0-9]+", echo.lower())):
+            return ["only repeats the prompt"]
     visible = [c for c in stripped if not c.isspace()]
     letters = sum(c.isalpha() for c in visible)
     if letters < WORD_SHARE * len(visible):
         return ["mostly symbols or numbers, not words"]
     return []
+
+
+def numbers(text: str) -> list[str]:
+    """The numbers a text cites, as written ("0.745", "2%", "1e-3")."""
+    return _NUMBER.findall(text)
+
+
+def grounding(*sources: Any) -> set[float]:
+    """Every number found in `sources` (texts, numbers, or nested lists and dicts of them)."""
+    found: set[float] = set()
+    stack = list(sources)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, bool) or item is None:
+            continue
+        if isinstance(item, int | float):
+            found.add(float(item))
+        elif isinstance(item, str):
+            found.update(_value(n) for n in numbers(item))
+        elif isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, Sequence):
+            stack.extend(item)
+    return found
+
+
+def _value(token: str) -> float:
+    return float(token.rstrip("%"))
+
+
+def ungrounded(text: str, facts: set[float]) -> list[str]:
+    """Problems: numbers `text` cites that appear nowhere in the evidence the agent was shown.
+
+    A cited number matches a fact when the fact, rounded to the decimals the
+    text wrote, is that number ("0.745" for 0.74537); a percentage also
+    matches its fraction ("4%" for 0.04). Small counts need no fact.
+    """
+    problems = []
+    for token in numbers(text):
+        cited = _value(token)
+        if "." not in token and "e" not in token.lower() and not token.endswith("%") and abs(cited) <= SMALL_COUNTS:
+            continue
+        decimals = len(token.rstrip("%").split(".")[1]) if "." in token else 0
+        wanted = [cited, cited / 100] if token.endswith("%") else [cited]
+        if not any(_matches(w, f, decimals + (2 if token.endswith("%") else 0)) for w in wanted for f in facts):
+            problems.append(f"cites {token}, a number not in the evidence")
+    return problems
+
+
+def _matches(cited: float, fact: float, decimals: int) -> bool:
+    if round(fact, decimals) == round(cited, decimals):
+        return True
+    return fact != 0 and abs(cited - fact) <= 1e-3 * abs(fact)  # scientific or significant-digit formats
+
+
+def out_of_range(text: str, knobs: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Problems: values the text gives a numeric knob ("momentum: 1", "lr=0.5") outside the knob's range."""
+    problems = []
+    for name, spec in knobs.items():
+        low, high = spec.get("low"), spec.get("high")
+        if low is None or high is None:
+            continue
+        for spoken in _spoken(name):
+            pattern = rf"\b{re.escape(spoken)}\s*(?:=|:|to|of|at|is)?\s*({_NUMBER.pattern})"
+            for match in re.finditer(pattern, text, flags=re.IGNORECASE):
+                given = _value(match.group(1))
+                if not float(low) <= given <= float(high):
+                    problems.append(f"gives {name} {match.group(1)}, outside its range [{low}, {high}]")
+    return sorted(set(problems))
 
 
 def unknown_knobs(text: str, knobs: Sequence[str]) -> list[str]:
@@ -76,7 +159,7 @@ def _direction_of(text: str, knob: str) -> set[str]:
         for words, way in ((UP, "up"), (DOWN, "down")):
             verbs = "|".join(words)
             before = rf"\b(?:{verbs})\s+(?:the\s+|its\s+|a\s+)?{name_re}\b"
-            after = rf"\b{name_re}\s+(?:is\s+|was\s+|too\s+|even\s+|much\s+|a\s+bit\s+)*(?:{verbs})\b"
+            after = rf"\b{name_re}\s+(?:{FILLERS}\s+)*(?:{verbs})\b"
             if re.search(before, lowered) or re.search(after, lowered):
                 found.add(way)
     return found
@@ -119,14 +202,17 @@ def contradictions(text: str, changes: Mapping[str, tuple[Any, Any]],
 
 
 def check_reason(text: str, changes: Mapping[str, tuple[Any, Any]], knobs: Mapping[str, Mapping[str, Any]],
-                 *, max_chars: int) -> list[str]:
-    """Every check a reason (or an expected effect) must pass."""
-    return [*is_words(text, max_chars=max_chars), *unknown_knobs(text, list(knobs)),
-            *contradictions(text, changes, knobs)]
+                 *, max_chars: int, facts: set[float] | None = None, echoes: Sequence[str] = ()) -> list[str]:
+    """Every check a reason (or an expected effect) must pass; `facts`: the numbers it may cite (None: any)."""
+    return [*is_words(text, max_chars=max_chars, knobs=list(knobs), echoes=echoes),
+            *unknown_knobs(text, list(knobs)), *contradictions(text, changes, knobs),
+            *([] if facts is None else ungrounded(text, facts | grounding(*changes.values()))),
+            *out_of_range(text, knobs)]
 
 
 def check_step(knob: str, direction: str, reason: str, knobs: Mapping[str, Mapping[str, Any]],
-               *, max_chars: int) -> tuple[list[str], list[str]]:
+               *, max_chars: int, facts: set[float] | None = None,
+               echoes: Sequence[str] = ()) -> tuple[list[str], list[str]]:
     """(problems with the step itself, problems with its reason) for one textual-gradient step.
 
     A step whose knob does not exist, or that increases or decreases an
@@ -149,15 +235,18 @@ def check_step(knob: str, direction: str, reason: str, knobs: Mapping[str, Mappi
             step.append(f"{target!r} is not a choice of {knob}")
     said = _direction_of(reason, knob)
     way = {"increase": "up", "decrease": "down"}.get(direction)
-    reason_problems = [*is_words(reason, max_chars=max_chars), *unknown_knobs(reason, list(knobs))]
+    reason_problems = [*is_words(reason, max_chars=max_chars, knobs=list(knobs), echoes=echoes),
+                       *unknown_knobs(reason, list(knobs)), *out_of_range(reason, knobs),
+                       *([] if facts is None else ungrounded(reason, facts))]
     if way and said and way not in said:
         reason_problems.append(f"its reason moves {knob} the other way from '{direction}'")
     return step, reason_problems
 
 
-def check_guidance(text: str, knobs: Sequence[str], *, max_chars: int) -> list[str]:
-    """Guidance must be words (each rule a line), and name only knobs that exist."""
-    return [*is_words(text, max_chars=max_chars), *unknown_knobs(text, knobs)]
+def check_guidance(text: str, knobs: Mapping[str, Mapping[str, Any]], *, max_chars: int) -> list[str]:
+    """Guidance must be words (each rule a line), name only knobs that exist, and keep their values in range."""
+    return [*is_words(text, max_chars=max_chars, knobs=list(knobs)), *unknown_knobs(text, list(knobs)),
+            *out_of_range(text, knobs)]
 
 
 def _v(value: Any) -> str:

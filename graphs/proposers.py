@@ -29,6 +29,7 @@ from typing import Any
 
 from agents import AgentFailure, Verdict
 from agents.records import TrialRecord, scored, val
+from agents.wording import grounding
 from graphs import rounds, words
 from graphs.evidence import Option, changes_between, knob_support, option_line, rank, with_support
 from graphs.proposals import Candidate, apply_proposal
@@ -71,10 +72,15 @@ def propose(state: TuningState, deps: Deps) -> Candidate:
     return PROPOSERS[deps.proposer](Round.of(state, deps))
 
 
-def checked_words(r: Round, candidate: Candidate, option: Option | None) -> Candidate:
-    """The candidate with its LLM texts checked (`graphs.words`) and its evidence attached."""
+def checked_words(r: Round, candidate: Candidate, option: Option | None, shown: Sequence[str] = ()) -> Candidate:
+    """The candidate with its LLM texts checked (`graphs.words`) and its evidence attached.
+
+    `shown`: what the Advisor read besides the trials (candidate lines); its
+    numbers, and the trials', are the ones its texts may cite.
+    """
+    facts = grounding(r.trials, list(shown), r.state.get("last_verdict") or {}, r.state.get("guidance") or "")
     return words.checked_candidate(candidate, r.base, r.support(candidate.config), r.knobs, option, r.best,
-                                   r.deps.metric)
+                                   r.deps.metric, facts)
 
 
 # --- candidates ---------------------------------------------------------------------------------------------------
@@ -216,7 +222,7 @@ def propose_hybrid(r: Round) -> Candidate:
     candidate = Candidate(config, "advisor" if departed else "tpe", reasons=adjusted_reasons,
                           expected_effect=choice.expected_effect, notes=notes, rationale=choice.reason,
                           pick=choice.pick, departed=departed)
-    return checked_words(r, candidate, option)
+    return checked_words(r, candidate, option, lines)
 
 
 def propose_llm(r: Round) -> Candidate:
@@ -292,7 +298,8 @@ def propose_batch(state: TuningState, deps: Deps, size: int) -> list[Candidate]:
         anchored[-1].gated, anchored[-1].pick = True, choice.pick
         return anchored
     pick = checked_words(r, Candidate(config, "advisor", reasons=reasons, expected_effect=choice.expected_effect,
-                                      notes=notes, rationale=choice.reason, pick=choice.pick, departed=True), option)
+                                      notes=notes, rationale=choice.reason, pick=choice.pick, departed=True), option,
+                         [option_line(i, o) for i, o in enumerate(everything)])
     return [*anchored[:-1], pick]
 
 

@@ -121,7 +121,7 @@ def optimize(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
     except AgentFailure as exc:
         deps.progress.on_message(f"  optimizer unavailable ({exc}); guidance kept")
         return {}
-    problems = words.guidance_problems(guidance.guidance, deps.target.space.knobs)
+    problems = words.guidance_problems(guidance.guidance, {k["name"]: k for k in deps.target.space.describe()})
     if problems:
         refused = {"after_round": state["round"] - 1, "guidance": guidance.guidance, "problems": problems,
                    "kept": len(state["guidance_history"])}
@@ -130,7 +130,7 @@ def optimize(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
         return {}
     version = {"version": len(state["guidance_history"]) + 1, "after_round": state["round"] - 1,
                "guidance": guidance.guidance, "reason": guidance.reason_for_change}
-    if is_words(guidance.reason_for_change, max_chars=REASON_CHARS):
+    if is_words(guidance.reason_for_change, max_chars=REASON_CHARS, knobs=list(deps.target.space.knobs)):
         version["reason"] = "(no reason that passed the checks)"
     deps.recorder.note_guidance(version)
     deps.progress.on_guidance(version)

@@ -15,38 +15,57 @@ from typing import Any
 
 from agents.records import MetricInfo, TrialRecord
 from agents.schemas import ANALYSIS_CHARS, EFFECT_CHARS, GUIDANCE_CHARS, REASON_CHARS
-from agents.wording import check_guidance, check_reason, check_step, is_words, unknown_knobs
+from agents.wording import (
+    check_guidance,
+    check_reason,
+    check_step,
+    grounding,
+    is_words,
+    out_of_range,
+    ungrounded,
+    unknown_knobs,
+)
 from graphs.evidence import BY_LGT, Option, best_facts, changes_between, effect_for, fmt, reason_for
 from graphs.proposals import Candidate
 
 
+def echoes(metric: MetricInfo) -> list[str]:
+    """Lines of the prompt a lazy reply repeats instead of saying something."""
+    return [f"{metric['direction']} val {metric['name']}", f"val {metric['name']}", "pick a candidate",
+            "propose the next change", "judge the newest trial and write the gradient"]
+
+
 def checked_candidate(candidate: Candidate, base: Mapping[str, Any], support: Mapping[str, str],
                       knobs: Mapping[str, Mapping[str, Any]], option: Option | None, best: TrialRecord | None,
-                      metric: MetricInfo) -> Candidate:
+                      metric: MetricInfo, facts: set[float]) -> Candidate:
     """Keep each LLM text of `candidate` that passes the checks; replace the others from the evidence.
 
     Every change gets the evidence for it (`evidence["support"]`), whether
     or not the LLM gave a reason; a reason the LLM gave that fails a check
     is replaced by one rendered from that evidence, marked `BY_LGT`.
+    `facts` are the numbers the agent was shown: a text may cite no other.
     """
     changes = changes_between(base, candidate.config)
+    facts = facts | grounding(support, option.to_dict() if option else {}, best or {})
+    said = echoes(metric)
     reasons = {}
     for knob, text in candidate.reasons.items():
         if knob not in changes or not text:
             continue
-        problems = check_reason(text, {knob: changes[knob]}, knobs, max_chars=REASON_CHARS)
+        problems = check_reason(text, {knob: changes[knob]}, knobs, max_chars=REASON_CHARS, facts=facts,
+                                echoes=said)
         if problems:
             candidate.replaced.append(f"reason for {knob}: " + "; ".join(problems))
             text = reason_for(knob, option, support.get(knob, ""))
         reasons[knob] = text
     candidate.reasons = reasons
     if candidate.rationale:
-        problems = check_reason(candidate.rationale, changes, knobs, max_chars=REASON_CHARS)
+        problems = check_reason(candidate.rationale, changes, knobs, max_chars=REASON_CHARS, facts=facts, echoes=said)
         if problems:
             candidate.replaced.append("the Advisor's reason: " + "; ".join(problems))
             candidate.rationale = ""
-    problems = check_reason(candidate.expected_effect, changes, knobs, max_chars=EFFECT_CHARS) \
-        if candidate.expected_effect else []
+    problems = check_reason(candidate.expected_effect, changes, knobs, max_chars=EFFECT_CHARS, facts=facts,
+                            echoes=said) if candidate.expected_effect else []
     if problems:
         candidate.replaced.append("expected effect: " + "; ".join(problems))
     if problems or not candidate.expected_effect:
@@ -59,16 +78,28 @@ def checked_candidate(candidate: Candidate, base: Mapping[str, Any], support: Ma
 
 def checked_verdict(verdict: dict[str, Any], newest: TrialRecord, best: TrialRecord | None,
                     knobs: Mapping[str, Mapping[str, Any]], metric: MetricInfo) -> dict[str, Any]:
-    """The verdict with a failing analysis rendered from the numbers, failing steps dropped or their reasons replaced."""
+    """The verdict with a failing analysis rendered from the numbers, failing steps dropped or their reasons replaced.
+
+    A second step on a knob already in the gradient is dropped too: two
+    steps for one knob say nothing a reader can act on (or contradict).
+    """
     replaced: list[str] = []
-    problems = [*is_words(verdict.get("analysis") or "", max_chars=ANALYSIS_CHARS),
-                *unknown_knobs(verdict.get("analysis") or "", list(knobs))]
+    facts = grounding(newest, best or {})
+    if best is not None and newest.get("val_metric") is not None and best.get("val_metric") is not None:
+        facts.add(float(newest["val_metric"] or 0) - float(best["val_metric"] or 0))
+    said = echoes(metric)
+    analysis = verdict.get("analysis") or ""
+    problems = [*is_words(analysis, max_chars=ANALYSIS_CHARS, knobs=list(knobs), echoes=said),
+                *unknown_knobs(analysis, list(knobs)), *ungrounded(analysis, facts), *out_of_range(analysis, knobs)]
     if problems and verdict.get("analysis"):
         replaced.append("analysis: " + "; ".join(problems))
         verdict["analysis"] = f"{BY_LGT} {_facts(newest, best, metric)}"
-    steps = []
+    steps: list[dict[str, Any]] = []
     for step in verdict.get("gradient") or []:
-        wrong, bad_reason = check_step(step["knob"], step["direction"], step["reason"], knobs, max_chars=REASON_CHARS)
+        wrong, bad_reason = check_step(step["knob"], step["direction"], step["reason"], knobs, max_chars=REASON_CHARS,
+                                       facts=facts, echoes=said)
+        if any(s["knob"] == step["knob"] for s in steps):
+            wrong = [*wrong, f"{step['knob']} already has a step"]
         if wrong:
             replaced.append(f"gradient step {step['knob']} {step['direction']} dropped: " + "; ".join(wrong))
             continue
@@ -93,6 +124,6 @@ def _facts(newest: TrialRecord, best: TrialRecord | None, metric: MetricInfo) ->
     return f"val {name} {fmt(now)}{against}; curves: {newest.get('curve', '')}; flags: {flags}"
 
 
-def guidance_problems(text: str, knobs: Mapping[str, Any]) -> list[str]:
+def guidance_problems(text: str, knobs: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """Why a new guidance version must be refused (empty: it may stand)."""
-    return check_guidance(text, list(knobs), max_chars=GUIDANCE_CHARS)
+    return check_guidance(text, knobs, max_chars=GUIDANCE_CHARS)

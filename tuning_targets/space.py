@@ -111,6 +111,9 @@ class FloatKnob(Knob):
         # exp(log(x)) can land a rounding error outside the bounds.
         return min(max(value, float(self.low)), float(self.high))
 
+    def describe(self) -> dict[str, Any]:
+        return super().describe() | {"low": self.low, "high": self.high}
+
     def grid_levels(self, default: Value) -> list[Value]:
         d = float(default)
         if self.log:
@@ -145,6 +148,9 @@ class IntKnob(Knob):
         if self.log:
             return round(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
         return rng.randint(self.low, self.high)
+
+    def describe(self) -> dict[str, Any]:
+        return super().describe() | {"low": self.low, "high": self.high}
 
     def grid_levels(self, default: Value) -> list[Value]:
         return sorted({self.low, int(default), self.high})
