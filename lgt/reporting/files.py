@@ -4,6 +4,8 @@ A run folder holds trials.csv, summary.json, report.md with its figures
 and, for an LGT run, changelog.md with its schedule plots. A bench folder
 holds bench.json, summary.csv, table.md, report.md and its figures. Every
 one is rendered from the storage, so `rebuild` remakes any of them.
+Writing a run's files also refreshes what optuna-dashboard shows of it:
+the notes (`notes`) and the plots as artifacts (`artifacts`).
 """
 
 from __future__ import annotations
@@ -12,12 +14,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+import optuna
+
 from lgt import methods
 from lgt.errors import UserError
 from lgt.reporting import changelog
+from lgt.reporting.artifacts import attach_run_figures
 from lgt.reporting.figures import bench_figures, run_figures
+from lgt.reporting.notes import write_notes
 from lgt.reporting.pages import bench_page, machine_line, run_page
-from lgt.reporting.store import load_run, load_runs
+from lgt.reporting.store import load_run, load_runs, open_existing
 from lgt.reporting.summary import bench_rows, write_summary_csv, write_summary_json, write_trials_csv
 from lgt.reporting.tables import bench_tables
 from lgt.settings import default_storage_url
@@ -32,8 +38,12 @@ def write_changelog(storage_url: str, study_name: str, folder: Path) -> Path:
 
 
 def write_run_files(storage_url: str, study_name: str, folder: Path) -> dict[str, Any]:
-    """Every file of one `lgt tune` or `lgt baseline` run; returns the run's summary with the paths."""
-    run = load_run(storage_url, study_name)
+    """Every file of one `lgt tune` or `lgt baseline` run, and its notes and plots in the storage.
+
+    Returns the run's summary with the paths.
+    """
+    run = load_run(storage_url, study_name)  # a missing storage or study is a UserError naming it
+    study = optuna.load_study(study_name=study_name, storage=open_existing(storage_url))
     folder.mkdir(parents=True, exist_ok=True)
     write_trials_csv(run, folder / "trials.csv")
     summary = write_summary_json(run, redact_url(storage_url), folder / "summary.json")
@@ -43,6 +53,8 @@ def write_run_files(storage_url: str, study_name: str, folder: Path) -> dict[str
     figures = run_figures(run, folder) if run.best is not None else []
     report = folder / REPORT
     report.write_text(run_page(run, summary, figures, folder))
+    write_notes(study, run)
+    attach_run_figures(study, storage_url, folder, figures)
     return summary | paths | {"report": str(report)}
 
 
