@@ -8,7 +8,11 @@ workers only record; `lgt report` remakes any of these files later.
 Modules: `store` (runs read back), `summary` (one run in numbers), `tables`
 (the bench's tables and reading), `figures` + `plots` (PNGs), `changelog`,
 `schedule` (in-run schedule in words), `lines` (terminal narration),
-`pages` (report.md), `files` (which file is which, and `rebuild`).
+`pages` (report.md), `html` (report.html: report.md and the change log as
+one offline page), `notes` (optuna-dashboard's study and trial notes),
+`artifacts` (the plots as Optuna artifacts, for the dashboard), `publish`
+(what a run refreshes after every write), `files` (which file is which,
+and `rebuild`).
 """
 
 from lgt.reporting.files import REPORT, rebuild, write_bench_report, write_changelog, write_run_files

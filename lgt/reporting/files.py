@@ -1,11 +1,12 @@
 """Which files each view is, where they go, and `lgt report`'s rebuild of them.
 
 A run folder holds trials.csv, summary.json, report.md with its figures
-and, for an LGT run, changelog.md with its schedule plots. A bench folder
-holds bench.json, summary.csv, table.md, report.md and its figures. Every
-one is rendered from the storage, so `rebuild` remakes any of them.
-Writing a run's files also refreshes what optuna-dashboard shows of it:
-the notes (`notes`) and the plots as artifacts (`artifacts`).
+and, for an LGT run, changelog.md with its schedule plots; report.html is
+report.md (and the change log) as one self-contained page. A bench folder
+holds bench.json, summary.csv, table.md, report.md, report.html and its
+figures. Every one is rendered from the storage, so `rebuild` remakes any
+of them. Writing a run's files also refreshes what optuna-dashboard shows
+of it: the notes (`notes`) and the plots as artifacts (`artifacts`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import optuna
 
 from lgt import methods
 from lgt.errors import UserError
-from lgt.reporting import changelog
+from lgt.reporting import changelog, html
 from lgt.reporting.artifacts import attach_run_figures
 from lgt.reporting.figures import bench_figures, run_figures
 from lgt.reporting.notes import write_notes
@@ -48,19 +49,24 @@ def write_run_files(storage_url: str, study_name: str, folder: Path) -> dict[str
     write_trials_csv(run, folder / "trials.csv")
     summary = write_summary_json(run, redact_url(storage_url), folder / "summary.json")
     paths: dict[str, Any] = {"run_dir": str(folder)}
+    log = None
     if methods.is_agents(run.method):
-        paths["changelog"] = str(changelog.write(run, folder))
+        log = changelog.write(run, folder)
+        paths["changelog"] = str(log)
     figures = run_figures(run, folder) if run.best is not None else []
     report = folder / REPORT
-    report.write_text(run_page(run, summary, figures, folder))
+    page = run_page(run, summary, figures, folder)
+    report.write_text(page)
+    page_html = html.write(folder / html.HTML_REPORT,
+                           html.run_html(run, page, folder, log.read_text() if log is not None else None))
     write_notes(study, run)
     attach_run_figures(study, storage_url, folder, figures)
-    return summary | paths | {"report": str(report)}
+    return summary | paths | {"report": str(report), "report_html": str(page_html)}
 
 
 def write_bench_report(storage_url: str, study_names: list[str], out_dir: Path, *, title: str,
                        machine: str | None = None) -> Path:
-    """Write summary.csv, table.md, the figures and report.md into `out_dir`; returns report.md's path.
+    """Write summary.csv, table.md, the figures, report.md and report.html into `out_dir`; returns report.md's path.
 
     Args:
         storage_url: the Optuna storage holding the studies (its password never reaches the files).
@@ -77,8 +83,10 @@ def write_bench_report(storage_url: str, study_names: list[str], out_dir: Path, 
     (out_dir / "table.md").write_text(tables)
     figures = bench_figures(runs, rows, out_dir)
     path = out_dir / REPORT
-    path.write_text(bench_page(runs, rows, tables, figures, title=title, machine=machine_line(runs, machine),
-                               storage_url=storage_url))
+    page = bench_page(runs, rows, tables, figures, title=title, machine=machine_line(runs, machine),
+                      storage_url=storage_url)
+    path.write_text(page)
+    html.write(out_dir / html.HTML_REPORT, html.bench_html(page, out_dir, title=title))
     return path
 
 
