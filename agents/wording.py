@@ -59,7 +59,7 @@ def is_words(text: str, *, max_chars: int, knobs: Sequence[str] = (), echoes: Se
         return [f"too short ({len(stripped)} characters)"]
     if len(stripped) > max_chars:
         return [f"too long ({len(stripped)} characters, at most {max_chars})"]
-    prose = re.sub(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b", " ", stripped)
+    prose = re.sub(r"\b[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+\b", " ", stripped)  # identifiers are not words
     words = [w for w in re.findall(r"[A-Za-z]{2,}", prose) if w not in knobs]
     if len(words) < MIN_WORDS:
         return [f"only {len(words)} word(s) besides knob names and numbers"]
@@ -72,6 +72,16 @@ def is_words(text: str, *, max_chars: int, knobs: Sequence[str] = (), echoes: Se
     if letters < WORD_SHARE * len(visible):
         return ["mostly symbols or numbers, not words"]
     return []
+
+
+def one_sentence(text: str) -> list[str]:
+    """Problems for a text that must be one sentence: line breaks, or braces and bars copied from a prompt or JSON."""
+    problems = []
+    if "\n" in text.strip():
+        problems.append("more than one line")
+    if any(c in text for c in "{}|") or "by lgt" in text.lower():
+        problems.append("copies the prompt or JSON, not a sentence")
+    return problems
 
 
 def numbers(text: str) -> list[str]:
@@ -146,7 +156,8 @@ def out_of_range(text: str, knobs: Mapping[str, Mapping[str, Any]]) -> list[str]
 def unknown_knobs(text: str, knobs: Sequence[str]) -> list[str]:
     """Problems: snake_case names in `text` that are not knobs of the space."""
     known = set(knobs) | NOT_KNOBS
-    found = sorted({n for n in re.findall(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b", text) if n not in known})
+    found = sorted({n for n in re.findall(r"\b[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+\b", text)
+                    if n.lower() not in known})
     return [f"names a knob that does not exist: {n}" for n in found]
 
 
@@ -204,7 +215,7 @@ def contradictions(text: str, changes: Mapping[str, tuple[Any, Any]],
 def check_reason(text: str, changes: Mapping[str, tuple[Any, Any]], knobs: Mapping[str, Mapping[str, Any]],
                  *, max_chars: int, facts: set[float] | None = None, echoes: Sequence[str] = ()) -> list[str]:
     """Every check a reason (or an expected effect) must pass; `facts`: the numbers it may cite (None: any)."""
-    return [*is_words(text, max_chars=max_chars, knobs=list(knobs), echoes=echoes),
+    return [*is_words(text, max_chars=max_chars, knobs=list(knobs), echoes=echoes), *one_sentence(text),
             *unknown_knobs(text, list(knobs)), *contradictions(text, changes, knobs),
             *([] if facts is None else ungrounded(text, facts | grounding(*changes.values()))),
             *out_of_range(text, knobs)]
@@ -235,7 +246,7 @@ def check_step(knob: str, direction: str, reason: str, knobs: Mapping[str, Mappi
             step.append(f"{target!r} is not a choice of {knob}")
     said = _direction_of(reason, knob)
     way = {"increase": "up", "decrease": "down"}.get(direction)
-    reason_problems = [*is_words(reason, max_chars=max_chars, knobs=list(knobs), echoes=echoes),
+    reason_problems = [*is_words(reason, max_chars=max_chars, knobs=list(knobs), echoes=echoes), *one_sentence(reason),
                        *unknown_knobs(reason, list(knobs)), *out_of_range(reason, knobs),
                        *([] if facts is None else ungrounded(reason, facts))]
     if way and said and way not in said:
@@ -245,7 +256,8 @@ def check_step(knob: str, direction: str, reason: str, knobs: Mapping[str, Mappi
 
 def check_guidance(text: str, knobs: Mapping[str, Mapping[str, Any]], *, max_chars: int) -> list[str]:
     """Guidance must be words (each rule a line), name only knobs that exist, and keep their values in range."""
-    return [*is_words(text, max_chars=max_chars, knobs=list(knobs)), *unknown_knobs(text, list(knobs)),
+    copied = ["copies the prompt or JSON, not rules"] if any(c in text for c in "{}|") else []
+    return [*is_words(text, max_chars=max_chars, knobs=list(knobs)), *copied, *unknown_knobs(text, list(knobs)),
             *out_of_range(text, knobs)]
 
 

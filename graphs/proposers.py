@@ -78,7 +78,7 @@ def checked_words(r: Round, candidate: Candidate, option: Option | None, shown: 
     `shown`: what the Advisor read besides the trials (candidate lines); its
     numbers, and the trials', are the ones its texts may cite.
     """
-    facts = grounding(r.trials, list(shown), r.state.get("last_verdict") or {}, r.state.get("guidance") or "")
+    facts = words.facts_of(*r.trials) | grounding(list(shown))
     return words.checked_candidate(candidate, r.base, r.support(candidate.config), r.knobs, option, r.best,
                                    r.deps.metric, facts)
 

@@ -28,6 +28,15 @@ from agents.wording import (
 from graphs.evidence import BY_LGT, Option, best_facts, changes_between, effect_for, fmt, reason_for
 from graphs.proposals import Candidate
 
+# What of a trial record code computed (the rest, its reasons and verdict, an LLM wrote: citing them proves nothing).
+COMPUTED = ("config", "val_metric", "history", "best_epoch", "seconds", "diagnostics", "curve", "epochs_trained",
+            "evidence", "number", "round")
+
+
+def facts_of(*records: Mapping[str, Any] | None) -> set[float]:
+    """The numbers code computed about these trials: what an LLM's text may cite."""
+    return grounding([{k: r[k] for k in COMPUTED if k in r} for r in records if r])
+
 
 def echoes(metric: MetricInfo) -> list[str]:
     """Lines of the prompt a lazy reply repeats instead of saying something."""
@@ -46,7 +55,7 @@ def checked_candidate(candidate: Candidate, base: Mapping[str, Any], support: Ma
     `facts` are the numbers the agent was shown: a text may cite no other.
     """
     changes = changes_between(base, candidate.config)
-    facts = facts | grounding(support, option.to_dict() if option else {}, best or {})
+    facts = facts | grounding(support, option.to_dict() if option else {}) | facts_of(best)
     said = echoes(metric)
     reasons = {}
     for knob, text in candidate.reasons.items():
@@ -84,12 +93,13 @@ def checked_verdict(verdict: dict[str, Any], newest: TrialRecord, best: TrialRec
     steps for one knob say nothing a reader can act on (or contradict).
     """
     replaced: list[str] = []
-    facts = grounding(newest, best or {})
+    facts = facts_of(newest, best)
     if best is not None and newest.get("val_metric") is not None and best.get("val_metric") is not None:
         facts.add(float(newest["val_metric"] or 0) - float(best["val_metric"] or 0))
     said = echoes(metric)
     analysis = verdict.get("analysis") or ""
     problems = [*is_words(analysis, max_chars=ANALYSIS_CHARS, knobs=list(knobs), echoes=said),
+                *(["copies the prompt or JSON, not sentences"] if any(c in analysis for c in "{}|") else []),
                 *unknown_knobs(analysis, list(knobs)), *ungrounded(analysis, facts), *out_of_range(analysis, knobs)]
     if problems and verdict.get("analysis"):
         replaced.append("analysis: " + "; ".join(problems))
