@@ -22,7 +22,8 @@ def test_two_rounds_on_the_embedded_model(tmp_path: Path) -> None:
     assert summary["llm_model"]
     trials = optuna.load_study(study_name=str(summary["study_name"]), storage=storage).trials
     assert len(trials) == 2
-    assert trials[1].user_attrs["source"] in ("advisor", "advisor+perturbed", "fallback")
+    # the hybrid Advisor either departs from TPE's candidate 0 ("advisor"), keeps it ("tpe"), or fails ("fallback")
+    assert trials[1].user_attrs["source"] in ("advisor", "tpe", "fallback")
     records = [json.loads(line) for line in Path(str(summary["transcript"])).read_text().splitlines()]
     assert {"advisor", "evaluator"} <= {r["agent"] for r in records}
     # the model answered over HTTP: at least one call parsed into the schema
