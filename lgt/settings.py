@@ -14,10 +14,12 @@ def results_dir() -> Path:
 
 
 def default_storage_url() -> str:
-    """One SQLite file for every run, so one dashboard shows LGT and baselines side by side."""
-    path = results_dir() / "studies.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path}"
+    """One SQLite file for every run, so one dashboard shows LGT and baselines side by side.
+
+    Its folder is made by `lgt.studies.open_storage` when a run opens it, not
+    here: a command that fails on its input must leave no empty results folder.
+    """
+    return f"sqlite:///{results_dir() / 'studies.db'}"
 
 
 def run_dir(run_id: str) -> Path:

@@ -9,18 +9,24 @@ optuna-dashboard shows.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import math
 import os
 import warnings
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
 from lgt import optuna_private
 from lgt.errors import UserError
 from lgt.runs import RunSpec
+from lgt.settings import results_dir
 from tuning_targets import Config, Target, TrialResult
 
 # Workers prove they are alive by a heartbeat on the storage; a trial whose
@@ -58,13 +64,15 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
 
     Database storages get heartbeats and Optuna's stale-trial retry, so a
     trial whose worker died (SIGKILL, a lost machine) is run again by another
-    worker instead of being lost or counted.
+    worker instead of being lost or counted. A new SQLite file is created
+    under a lock (`sqlite_creation_lock`): two commands started at once on
+    the same new file would otherwise both create its tables, and one fails.
     """
     try:
         if "://" in url and not url.startswith(("redis", "grpc")):
             interval = heartbeat_seconds()
             engine = {"pool_pre_ping": True} if url.startswith(("postgres", "mysql")) else None
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), sqlite_creation_lock(url):
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)
                 return optuna.storages.RDBStorage(sqlalchemy_url(url), engine_kwargs=engine,
@@ -74,6 +82,54 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     except Exception as exc:  # noqa: BLE001 - any driver error means the URL does not open
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UserError(f"storage {redact_url(url)} does not open: {detail}") from None
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file behind an SQLite URL; None for other databases and in-memory SQLite."""
+    if not url.startswith("sqlite"):
+        return None
+    try:
+        database = sqlalchemy.engine.make_url(url).database
+    except sqlalchemy.exc.ArgumentError:
+        return None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+@contextlib.contextmanager
+def sqlite_creation_lock(url: str) -> Iterator[None]:
+    """Hold an exclusive lock on the SQLite file's folder while Optuna opens (and maybe creates) it.
+
+    Optuna creates the schema with `CREATE TABLE` statements that each check
+    for the table first; two processes opening the same new file at once
+    both see no tables and the second fails with "table ... already exists"
+    (about one time in four with two `lgt baseline` runs). The lock is
+    `flock` on the folder itself rather than on a `.lock` file beside the
+    database, so it leaves nothing behind. It is held only while the
+    storage opens (milliseconds for an existing file), never while trials
+    run. The default
+    storage's folder (the results dir) is created here, only when a run
+    actually opens the storage, so a command that fails on its input
+    leaves no empty results folder.
+    """
+    path = sqlite_file(url)
+    if path is None:
+        yield
+        return
+    folder = path.parent
+    if folder.resolve() == results_dir().resolve():
+        folder.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # no such folder: SQLite will say so in its own words
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def redact_url(url: str) -> str:
