@@ -61,7 +61,8 @@ def run_baseline(request: BaselineRequest, observer: RunObserver | None = None) 
         budget = method.budget(request.trials)
         run_id = request.run_id or new_run_id(request.target, request.method, request.seed)
         spec = RunSpec(run_id, request.target, request.method, request.seed, budget, request.data_dir,
-                       request.target_column, request.task, request.epoch_budget)
+                       request.target_column, request.task, request.epoch_budget, request.csv_sep,
+                       request.csv_encoding)
         target = build_target(spec)
         start_config = start_config_for(target, request.config)
         storage = open_storage(storage_url)

@@ -26,7 +26,7 @@ from lgt.baselines import BaselineRequest, run_baseline
 from lgt.errors import UserError
 from lgt.observer import RunObserver
 from lgt.reporting import describe_machine, write_bench_report
-from lgt.runs import RunSpec, check_epoch_budget, check_run_id, check_seed, check_trials, slug
+from lgt.runs import RunSpec, check_csv_options, check_epoch_budget, check_run_id, check_seed, check_trials, slug
 from lgt.settings import default_storage_url, results_dir
 from lgt.studies import budget_spent, open_storage, redact_url
 from lgt.tune import TuneRequest, llm_settings, run_tune
@@ -48,6 +48,8 @@ class BenchRequest:
     bench_id: str | None = None
     adapt: str = "trial"
     epoch_budget: int | None = None
+    csv_sep: str | None = None  # for the csv: targets; default: detected per file
+    csv_encoding: str | None = None
 
     def check(self) -> None:
         if not self.targets:
@@ -68,6 +70,7 @@ class BenchRequest:
             raise UserError("--adapt epoch compares methods on epochs: give --epoch-budget E as well")
         if self.bench_id is not None:
             check_run_id(self.bench_id)
+        check_csv_options(self.csv_sep, self.csv_encoding, self.targets)
 
 
 def bench_id_for(request: BenchRequest) -> str:
@@ -144,13 +147,15 @@ def _run_one(request: BenchRequest, storage: optuna.storages.BaseStorage, storag
             run_tune(TuneRequest(method=method, target=target, trials=request.trials, seed=seed, storage=storage_url,
                                  data_dir=request.data_dir, target_column=request.target_column,
                                  optimize_every=request.optimize_every, resume=resume, run_id=name,
-                                 out_dir=out_dir, adapt=request.adapt, epoch_budget=request.epoch_budget),
+                                 out_dir=out_dir, adapt=request.adapt, epoch_budget=request.epoch_budget,
+                                 csv_sep=request.csv_sep, csv_encoding=request.csv_encoding),
                      observer, client_factory=client_factory, llm=llm)
         else:
             run_baseline(BaselineRequest(target=target, method=method, trials=request.trials, seed=seed,
                                          storage=storage_url, data_dir=request.data_dir,
                                          target_column=request.target_column, resume=resume, run_id=name,
-                                         out_dir=out_dir, epoch_budget=request.epoch_budget), observer)
+                                         out_dir=out_dir, epoch_budget=request.epoch_budget,
+                                         csv_sep=request.csv_sep, csv_encoding=request.csv_encoding), observer)
     except EndpointDown:
         raise  # the LLM is down: stop the bench; the same command continues this run once it is back
     except UserError as exc:

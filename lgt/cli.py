@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--storage", help="Optuna storage URL (default sqlite:///results/studies.db)")
     bench.add_argument("--data-dir", help="where mnist/cifar10 live (default $LGT_DATA_DIR or ./data)")
     bench.add_argument("--target-column", help="the column to predict, for csv: targets")
+    _csv_options(bench)
     bench.add_argument("--llm-model", help="model for the LGT runs (see lgt tune)")
     bench.add_argument("--llm-base-url", help="OpenAI-compatible endpoint for the LGT runs (see lgt tune)")
     bench.add_argument("--optimize-every", type=int, default=3, metavar="K", help="as for lgt tune (default 3)")
@@ -138,6 +139,15 @@ def _target_options(parser: argparse.ArgumentParser, required: bool = True) -> N
     parser.add_argument("--data-dir", help="where mnist/cifar10 live (default $LGT_DATA_DIR or ./data)")
     parser.add_argument("--target-column", help="the column to predict, for csv: targets")
     parser.add_argument("--task", choices=("classification", "regression"), help="override the inferred task")
+    _csv_options(parser)
+
+
+def _csv_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--csv-sep", metavar="CHAR",
+                        help="delimiter of csv: targets, e.g. ';' or tab (default: detected among , ; tab |)")
+    parser.add_argument("--csv-encoding", metavar="NAME",
+                        help="text encoding of csv: targets, e.g. latin-1 (default: UTF-8, else Windows-1252)")
+
 
 
 def cmd_targets(args: argparse.Namespace) -> None:
@@ -173,7 +183,8 @@ def cmd_baseline(args: argparse.Namespace) -> None:
     request = BaselineRequest(target=args.target, method=args.method, trials=args.trials, seed=args.seed,
                               storage=args.storage, data_dir=args.data_dir, target_column=args.target_column,
                               task=args.task, config=_read_config(args.config), resume=args.resume,
-                              run_id=args.run_id, create_only=args.create_only, epoch_budget=args.epoch_budget)
+                              run_id=args.run_id, create_only=args.create_only, epoch_budget=args.epoch_budget,
+                              csv_sep=args.csv_sep, csv_encoding=args.csv_encoding)
     if request.create_only:
         from lgt.console import out
 
@@ -212,7 +223,8 @@ def cmd_tune(args: argparse.Namespace) -> None:
                           llm_model=args.llm_model, llm_base_url=args.llm_base_url,
                           optimize_every=args.optimize_every, approve=args.approve, resume=args.resume,
                           run_id=args.run_id, parallel=args.parallel, adapt=args.adapt,
-                          adapt_check=args.adapt_check, epoch_budget=args.epoch_budget)
+                          adapt_check=args.adapt_check, epoch_budget=args.epoch_budget, csv_sep=args.csv_sep,
+                          csv_encoding=args.csv_encoding)
     summary = _run_and_render(lambda observer: run_tune(request, observer, approver=ask_person), args.storage)
     out.print(f"change log: {summary['changelog']}")
 
@@ -259,7 +271,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
                            storage=args.storage, data_dir=args.data_dir, target_column=args.target_column,
                            llm_model=args.llm_model, llm_base_url=args.llm_base_url,
                            optimize_every=args.optimize_every, bench_id=args.bench_id, adapt=args.adapt,
-                           epoch_budget=args.epoch_budget)
+                           epoch_budget=args.epoch_budget, csv_sep=args.csv_sep, csv_encoding=args.csv_encoding)
     result = run_bench(request, ProgressObserver())
     table = Path(result["bench_dir"]) / "table.md"
     if table.exists():

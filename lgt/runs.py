@@ -16,7 +16,7 @@ from typing import Any
 import optuna
 
 from lgt.errors import UserError
-from tuning_targets import Target, make_target, target_label
+from tuning_targets import Target, check_csv_format, make_target, target_label
 
 MAX_SEED = 2**32 - 1  # what numpy and Optuna's samplers accept
 # A run id names a study and a folder under the results dir: letters, digits, '-', '_' and '.', no '..'.
@@ -36,6 +36,8 @@ class RunSpec:
     target_column: str | None = None
     task: str | None = None
     epoch_budget: int | None = None  # a budget in epochs (every method trains the same total); `trials` caps it too
+    csv_sep: str | None = None  # a csv: target's delimiter and encoding, when given (default: detected)
+    csv_encoding: str | None = None
 
     def to_attrs(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -67,6 +69,8 @@ class RunRequest:
     epoch_budget: int | None = None  # stop once this many epochs were trained, over all trials
     run_id: str | None = None  # a fixed name (the bench names its runs); default: target-method-seed-time
     out_dir: Path | None = None  # where the run's files go; default results/<run-id>/
+    csv_sep: str | None = None  # for csv: targets; default: detected from the file
+    csv_encoding: str | None = None  # for csv: targets; default: UTF-8, else Windows-1252
 
     def check(self) -> None:
         """The checks every run request passes before anything is read or stored."""
@@ -76,6 +80,17 @@ class RunRequest:
         check_epoch_budget(self.epoch_budget)
         if self.run_id is not None:
             check_run_id(self.run_id)
+        check_csv_options(self.csv_sep, self.csv_encoding, [self.target] if self.target else [])
+
+
+def check_csv_options(sep: str | None, encoding: str | None, targets: list[str]) -> None:
+    """`--csv-sep` and `--csv-encoding` are well formed, and some target is a CSV for them to apply to."""
+    if sep is None and encoding is None:
+        return
+    given = "--csv-sep" if sep is not None else "--csv-encoding"
+    if targets and not any(t.startswith("csv:") for t in targets):
+        raise UserError(f"{given} applies to csv:PATH targets only")
+    check_csv_format(sep, encoding)
 
 
 def check_trials(trials: int) -> int:
@@ -117,6 +132,7 @@ def new_run_id(target: str, method: str, seed: int) -> str:
 def build_target(spec: RunSpec) -> Target:
     """Make the run's target and read its data now, so bad input fails before anything is stored."""
     target = make_target(spec.target, data_dir=Path(spec.data_dir) if spec.data_dir else None,
-                         target_column=spec.target_column, task=spec.task)  # type: ignore[arg-type]
+                         target_column=spec.target_column, task=spec.task,  # type: ignore[arg-type]
+                         csv_sep=spec.csv_sep, csv_encoding=spec.csv_encoding)
     target.load_splits(target.default_config)
     return target

@@ -148,7 +148,7 @@ def _spec(request: TuneRequest, storage_url: str) -> tuple[RunSpec, _Options, bo
     if not request.resume:
         spec = RunSpec(request.run_id or new_run_id(request.target, request.method, request.seed), request.target,
                        request.method, request.seed, request.trials, request.data_dir, request.target_column,
-                       request.task, request.epoch_budget)
+                       request.task, request.epoch_budget, request.csv_sep, request.csv_encoding)
         return spec, _Options.of(request), False
     study = load_study(open_storage(storage_url), request.resume)
     spec = RunSpec.from_study(study)

@@ -7,6 +7,7 @@ from tuning_targets.base import Target
 from tuning_targets.records import EpochRecord, Reporter, TrialResult
 from tuning_targets.registry import TARGET_NAMES, check_target_name, make_target, target_label
 from tuning_targets.space import Config, SearchSpace, config_diff, config_key
+from tuning_targets.tabular import check_csv_format
 
 __all__ = ["TARGET_NAMES", "Config", "EpochRecord", "Reporter", "SearchSpace", "Target", "TrialResult",
-           "check_target_name", "config_diff", "config_key", "make_target", "target_label"]
+           "check_csv_format", "check_target_name", "config_diff", "config_key", "make_target", "target_label"]

@@ -24,8 +24,14 @@ TARGET_NAMES = (*IMAGE_TARGETS, *SKLEARN_TARGETS, "csv:PATH", "synthetic:SECONDS
 
 
 def make_target(name: str, *, data_dir: Path | None = None, target_column: str | None = None,
-                task: Task | None = None, split_seed: int = 0) -> Target:
-    """Build the target a user named; raises UserError for names and options that do not fit."""
+                task: Task | None = None, split_seed: int = 0, csv_sep: str | None = None,
+                csv_encoding: str | None = None) -> Target:
+    """Build the target a user named; raises UserError for names and options that do not fit.
+
+    `csv_sep` and `csv_encoding` apply to csv: targets (detected when not
+    given) and are ignored by the others, as `target_column` is, so one bench
+    can mix CSVs and built-in sets.
+    """
     if name in IMAGE_TARGETS:
         if task not in (None, "classification"):
             raise UserError(f"target {name!r} is image classification; --task {task} does not apply")
@@ -38,7 +44,7 @@ def make_target(name: str, *, data_dir: Path | None = None, target_column: str |
         path = Path(name[4:])
         if not target_column:
             raise UserError("a csv: target needs --target-column NAME")
-        return TabularTarget(name, csv_frame(path), target_column, task=task,
+        return TabularTarget(name, csv_frame(path, csv_sep, csv_encoding), target_column, task=task,
                              description=f"CSV file {path}", split_seed=split_seed)
     if name == "synthetic" or name.startswith("synthetic:"):
         return parse_synthetic(name, split_seed=split_seed)

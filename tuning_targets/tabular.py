@@ -9,6 +9,8 @@ four things LGT tunes.
 
 from __future__ import annotations
 
+import codecs
+import csv
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -168,7 +170,7 @@ class TabularTarget(Target):
                 raise UserError(f"{self.name}: the data set is empty")
             if self.target_column not in frame.columns:
                 raise UserError(f"{self.name}: no column {self.target_column!r}; columns are: "
-                                f"{', '.join(map(str, frame.columns))}")
+                                f"{', '.join(map(str, frame.columns))}{_delimiter_hint(frame)}")
             self._frame = frame
         return self._frame
 
@@ -230,6 +232,15 @@ class TabularTarget(Target):
             return f"unavailable: {exc}"
         kind = f"{n_out} classes" if self.task == "classification" else "numeric target"
         return f"{len(tr)} train / {len(va)} val / {len(te)} test, {features.shape[1]} columns, {kind}"
+
+
+def _delimiter_hint(frame: pd.DataFrame) -> str:
+    """When a file was split on the wrong delimiter its header is one column holding the real one."""
+    if len(frame.columns) != 1:
+        return ""
+    header = str(frame.columns[0])
+    found = [d for d in CSV_DELIMITERS if d in header]
+    return f"; the file looks {_shown(found[0])}-separated: pass --csv-sep {_shown(found[0])}" if found else ""
 
 
 def _split(idx: np.ndarray, labels: np.ndarray | None, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -305,14 +316,140 @@ def sklearn_frame(loader_name: str) -> Callable[[], pd.DataFrame]:
     return load
 
 
-def csv_frame(path: Path) -> Callable[[], pd.DataFrame]:
+# What a CSV's delimiter may be when none is given: the sniffer chooses among these.
+CSV_DELIMITERS = ",;\t|"
+# How much of a CSV the delimiter is guessed from.
+SNIFF_BYTES = 64 * 1024
+# Tried in order when no encoding is given: UTF-8 (a byte-order mark dropped), then what Excel on
+# Windows writes for Western languages (a superset of Latin-1's printable characters).
+AUTO_ENCODINGS = ("utf-8-sig", "cp1252")
+_SEP_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
+# A value written with a decimal comma ("3,14"), as in semicolon-separated files from European locales.
+_DECIMAL_COMMA = re.compile(r"[+-]?(\d+(,\d*)?|,\d+)([eE][+-]?\d+)?")
+
+
+def csv_separator(text: str) -> str:
+    """`--csv-sep` as the one character pandas splits on; 'tab' and a typed backslash-t mean a tab."""
+    sep = _SEP_NAMES.get(text.lower(), text)
+    if len(sep) != 1 or sep in "\r\n\"":
+        raise UserError(f"--csv-sep must be one character, such as ',' ';' '|' or 'tab', got {text!r}")
+    return sep
+
+
+def csv_encoding(text: str) -> str:
+    """`--csv-encoding` as a codec name Python knows; plain UTF-8 also drops a byte-order mark."""
+    try:
+        info = codecs.lookup(text)
+    except LookupError:
+        raise UserError(f"unknown --csv-encoding {text!r}; give a text encoding such as utf-8, latin-1 or "
+                        f"cp1252") from None
+    if not getattr(info, "_is_text_encoding", True):  # base64, zlib: codecs that do not decode text
+        raise UserError(f"--csv-encoding {text!r} is not a text encoding; give one such as utf-8, latin-1 or cp1252")
+    return "utf-8-sig" if info.name == "utf-8" else info.name
+
+
+def check_csv_format(sep: str | None, encoding: str | None) -> None:
+    """Check `--csv-sep` / `--csv-encoding` before anything is read or stored (a one-line UserError)."""
+    if sep is not None:
+        csv_separator(sep)
+    if encoding is not None:
+        csv_encoding(encoding)
+
+
+def csv_frame(path: Path, sep: str | None = None, encoding: str | None = None) -> Callable[[], pd.DataFrame]:
+    """A loader for a CSV file whose delimiter and encoding are detected unless given.
+
+    Real CSVs come from spreadsheets in many locales: semicolons with decimal
+    commas (Excel in much of Europe), tabs, Windows-1252 text, a UTF-8
+    byte-order mark. The delimiter is guessed from the first 64 KiB among
+    , ; tab and |; the text is read as UTF-8, else as Windows-1252. When
+    that is still wrong the error names the option that fixes it.
+    """
     def load() -> pd.DataFrame:
         if not path.exists():
             raise UserError(f"CSV file not found: {path}")
         try:
-            return pd.read_csv(path)
-        except pd.errors.EmptyDataError:
-            raise UserError(f"CSV file {path} is empty") from None
-        except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
-            raise UserError(f"CSV file {path} could not be read: {exc}") from None
+            with path.open("rb") as file:
+                head = file.read(SNIFF_BYTES)
+        except OSError as exc:
+            raise UserError(f"CSV file {path} could not be read: {exc.strerror or exc}") from None
+        if not head.strip():
+            raise UserError(f"CSV file {path} is empty")
+        encodings = [csv_encoding(encoding)] if encoding else _auto_encodings(head)
+        delimiter = csv_separator(sep) if sep else sniff_delimiter(head.decode(encodings[0], errors="replace"))
+        for tried in encodings:
+            try:
+                frame = pd.read_csv(path, sep=delimiter, encoding=tried)
+                break
+            except UnicodeDecodeError:
+                continue
+            except pd.errors.EmptyDataError:
+                raise UserError(f"CSV file {path} is empty") from None
+            except pd.errors.ParserError as exc:
+                hint = "" if sep else f" (read as {_shown(delimiter)}-separated; if it is not, pass --csv-sep)"
+                raise UserError(f"CSV file {path} could not be read{hint}: {_first_line(exc)}") from None
+            except OSError as exc:
+                raise UserError(f"CSV file {path} could not be read: {exc.strerror or exc}") from None
+        else:
+            if encoding:
+                raise UserError(f"CSV file {path} is not {encoding} text; pass the file's encoding, e.g. "
+                                f"--csv-encoding latin-1") from None
+            raise UserError(f"CSV file {path} is neither UTF-8 nor Windows-1252 text; pass its encoding, e.g. "
+                            f"--csv-encoding latin-1 (or utf-16, shift_jis)") from None
+        return frame if delimiter == "," else _read_decimal_commas(frame)
     return load
+
+
+def _auto_encodings(head: bytes) -> list[str]:
+    """UTF-16 files say so in their first bytes; anything else is tried as UTF-8, then Windows-1252."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return ["utf-16"]
+    return list(AUTO_ENCODINGS)
+
+
+def sniff_delimiter(sample: str) -> str:
+    """The delimiter of a CSV from its first lines: the sniffer's guess among , ; tab and |, else a count.
+
+    The sniffer wants consistent counts per line; when it cannot decide (one
+    column, ragged lines) the candidate that splits the header into the
+    most fields wins, and a file none of them splits is read with commas.
+    """
+    if "\n" in sample:
+        sample = sample[:sample.rindex("\n")]  # the sample's last line may be cut short
+    lines = [line for line in sample.splitlines() if line.strip()]
+    if not lines:
+        return ","
+    try:
+        guess = csv.Sniffer().sniff("\n".join(lines[:200]), delimiters=CSV_DELIMITERS).delimiter
+        if _fields(lines[0], guess) > 1:
+            return guess
+    except csv.Error:
+        pass
+    best = max(CSV_DELIMITERS, key=lambda d: _fields(lines[0], d))
+    return best if _fields(lines[0], best) > 1 else ","
+
+
+def _fields(line: str, delimiter: str) -> int:
+    return len(next(csv.reader([line], delimiter=delimiter), []))
+
+
+def _read_decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns whose every value is a number written with a decimal comma become numbers."""
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            continue
+        text = values.dropna().astype(str).str.strip()
+        if (len(text) and text.str.contains(",", regex=False).any()
+                and text.map(lambda v: bool(v) and _DECIMAL_COMMA.fullmatch(v) is not None).all()):
+            frame[column] = pd.to_numeric(values.astype(str).str.strip().str.replace(",", ".", regex=False),
+                                          errors="coerce").where(values.notna())
+    return frame
+
+
+def _shown(delimiter: str) -> str:
+    return "tab" if delimiter == "\t" else repr(delimiter)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
