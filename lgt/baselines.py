@@ -19,7 +19,15 @@ from lgt.errors import UserError
 from lgt.observer import RunObserver
 from lgt.runs import RunRequest, RunSpec, build_target, new_run_id
 from lgt.settings import default_storage_url, run_dir
-from lgt.studies import add_wall_time, claimed_trials, close_interrupted, create_study, load_study, open_storage
+from lgt.studies import (
+    add_wall_time,
+    claimed_trials,
+    close_interrupted,
+    create_study,
+    load_study,
+    open_storage,
+    refuse_existing_run,
+)
 from lgt.worker import work
 from tuning_targets import Config, Target
 
@@ -58,6 +66,8 @@ def run_baseline(request: BaselineRequest, observer: RunObserver | None = None) 
                            method.make_pruner(target, spec.trials))
         start_config = study.user_attrs["default_config"]
     else:
+        if request.run_id:
+            refuse_existing_run(storage_url, request.run_id)
         budget = method.budget(request.trials)
         run_id = request.run_id or new_run_id(request.target, request.method, request.seed)
         spec = RunSpec(run_id, request.target, request.method, request.seed, budget, request.data_dir,

@@ -47,11 +47,22 @@ class RunSpec:
 
     @classmethod
     def from_study(cls, study: optuna.Study) -> RunSpec:
+        """The spec a study was created with; refused unless its name is one lgt could have written.
+
+        The name becomes a folder (`results/<run-id>/`), and a shared
+        database may hold studies made by anyone, so a name with '/' or
+        '..', or a `run_id` attr that differs from the study's name, is
+        refused here, before anything reads or writes by it.
+        """
+        check_run_id(study.study_name)
         attrs = study.user_attrs
         try:
-            return cls(**{f.name: attrs[f.name] for f in fields(cls) if f.name in attrs})
+            spec = cls(**{f.name: attrs[f.name] for f in fields(cls) if f.name in attrs})
         except TypeError:
             raise UserError(f"study {study.study_name!r} was not written by lgt (its attributes are missing)") from None
+        if spec.run_id != study.study_name:
+            raise UserError(f"study {study.study_name!r} says its run id is {spec.run_id!r}; it was not written by lgt")
+        return spec
 
 
 @dataclass(kw_only=True)
@@ -80,6 +91,8 @@ class RunRequest:
         check_epoch_budget(self.epoch_budget)
         if self.run_id is not None:
             check_run_id(self.run_id)
+        if self.resume:
+            check_run_id(self.resume)
         check_csv_options(self.csv_sep, self.csv_encoding, [self.target] if self.target else [])
 
 

@@ -23,11 +23,11 @@ import optuna
 import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
-from lgt import optuna_private
+from lgt import methods, optuna_private
 from lgt.errors import UserError
 from lgt.runs import RunSpec
 from lgt.settings import results_dir
-from tuning_targets import Config, Target, TrialResult
+from tuning_targets import Config, Target, TrialResult, target_label
 
 # Workers prove they are alive by a heartbeat on the storage; a trial whose
 # heartbeat is older than the grace period is failed and queued again.
@@ -145,8 +145,12 @@ def redact_url(url: str) -> str:
 def create_study(storage: optuna.storages.BaseStorage, spec: RunSpec, target: Target,
                  sampler: optuna.samplers.BaseSampler | None = None,
                  pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
-    study = optuna.create_study(storage=storage, study_name=spec.run_id, sampler=sampler,
-                                pruner=pruner or optuna.pruners.NopPruner(), direction=target.direction)
+    """A new study for a new run; a run id the storage already holds is a UserError saying how to resume it."""
+    try:
+        study = optuna.create_study(storage=storage, study_name=spec.run_id, sampler=sampler,
+                                    pruner=pruner or optuna.pruners.NopPruner(), direction=target.direction)
+    except optuna.exceptions.DuplicatedStudyError:
+        raise UserError(run_exists_message(storage, spec.run_id)) from None
     for key, value in spec.to_attrs().items():
         study.set_user_attr(key, value)
     study.set_user_attr("metric", target.metric)
@@ -154,6 +158,37 @@ def create_study(storage: optuna.storages.BaseStorage, spec: RunSpec, target: Ta
     study.set_user_attr("space", json.loads(target.space.to_json()))
     study.set_user_attr("default_config", target.default_config)
     return study
+
+
+def refuse_existing_run(url: str, run_id: str) -> None:
+    """Fail early, as one line, when a new run's `--run-id` is taken, before a model starts or data is read.
+
+    An SQLite file that does not exist yet holds no run, and is not created
+    here. `create_study` checks again, for a run created in between.
+    """
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        return
+    storage = open_storage(url)
+    if run_id in {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}:
+        raise UserError(run_exists_message(storage, run_id))
+
+
+def run_exists_message(storage: optuna.storages.BaseStorage, run_id: str) -> str:
+    """Why a new run cannot take `run_id`, and the command that continues the run that has it."""
+    try:
+        attrs = optuna.load_study(study_name=run_id, storage=storage).user_attrs
+    except KeyError:  # deleted in between: say it generally
+        attrs = {}
+    method = methods.find(str(attrs.get("method", "")))
+    what = f" ({attrs.get('method')} on {target_label(str(attrs.get('target')))})" if method else ""
+    if method is None:
+        how = "it was not made by lgt, so choose another --run-id"
+    elif method.is_agents:
+        how = f"continue it with `lgt tune --resume {run_id}`, or choose another --run-id"
+    else:
+        how = f"continue it with `lgt baseline --resume {run_id}`, or choose another --run-id"
+    return f"run {run_id!r} already exists in this storage{what}; {how}"
 
 
 def load_study(storage: optuna.storages.BaseStorage, run_id: str,

@@ -45,7 +45,15 @@ from lgt.recorder import StudyDispatcher, StudyRecorder
 from lgt.reporting.publish import publish_run
 from lgt.runs import RunRequest, RunSpec, build_target, new_run_id
 from lgt.settings import default_storage_url, run_dir
-from lgt.studies import add_wall_time, create_study, libpq_url, load_study, open_storage, redact_url
+from lgt.studies import (
+    add_wall_time,
+    create_study,
+    libpq_url,
+    load_study,
+    open_storage,
+    redact_url,
+    refuse_existing_run,
+)
 from tuning_targets import Target
 
 Approver = Callable[[dict[str, Any]], dict[str, Any]]
@@ -146,6 +154,8 @@ class _Options:
 def _spec(request: TuneRequest, storage_url: str) -> tuple[RunSpec, _Options, bool]:
     """The run to start or continue, read without writing anything: (spec, options, resuming)."""
     if not request.resume:
+        if request.run_id:
+            refuse_existing_run(storage_url, request.run_id)  # before the LLM starts: a taken id is one line
         spec = RunSpec(request.run_id or new_run_id(request.target, request.method, request.seed), request.target,
                        request.method, request.seed, request.trials, request.data_dir, request.target_column,
                        request.task, request.epoch_budget, request.csv_sep, request.csv_encoding)

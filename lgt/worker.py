@@ -36,7 +36,7 @@ from optuna.trial import TrialState
 from lgt import methods, optuna_private
 from lgt.errors import UserError
 from lgt.observer import RunObserver
-from lgt.runs import RunSpec, build_target
+from lgt.runs import RunSpec, build_target, check_run_id
 from lgt.studies import (
     budget_left,
     budget_spent,
@@ -196,6 +196,7 @@ class WorkerRequest:
 def run_worker(request: WorkerRequest, observer: RunObserver | None = None) -> dict[str, Any]:
     """Join a study and work until its budget is spent; returns what this worker did."""
     observer = observer or RunObserver()
+    check_run_id(request.study)  # a study name is a folder name elsewhere; refuse unsafe ones before connecting
     storage = open_storage(request.storage)
     spec = RunSpec.from_study(load_study(storage, request.study))
     if request.data_dir:
