@@ -16,7 +16,14 @@ from typing import Any
 import optuna
 
 from lgt.errors import UserError
-from tuning_targets import Target, check_csv_format, make_target, target_label
+from tuning_targets import (
+    Target,
+    TrialRefused,
+    check_csv_format,
+    make_target,
+    out_of_memory_reason,
+    target_label,
+)
 
 MAX_SEED = 2**32 - 1  # what numpy and Optuna's samplers accept
 # A run id names a study and a folder under the results dir: letters, digits, '-', '_' and '.', no '..'.
@@ -147,5 +154,9 @@ def build_target(spec: RunSpec) -> Target:
     target = make_target(spec.target, data_dir=Path(spec.data_dir) if spec.data_dir else None,
                          target_column=spec.target_column, task=spec.task,  # type: ignore[arg-type]
                          csv_sep=spec.csv_sep, csv_encoding=spec.csv_encoding)
-    target.load_splits(target.default_config)
+    try:
+        target.load_splits(target.default_config)
+    except (TrialRefused, MemoryError) as exc:  # the data alone is too big for this machine, before any tuning
+        reason = str(exc) if isinstance(exc, TrialRefused) else out_of_memory_reason(exc)
+        raise UserError(f"{target_label(spec.target)}: even the default config cannot train: {reason}") from None
     return target

@@ -23,6 +23,9 @@ from tuning_targets.trainer import (
     TensorSplits,
     TrainingRun,
     TrainSettings,
+    TrialRefused,
+    is_out_of_memory,
+    out_of_memory_reason,
     pick_device,
     run_to_end,
 )
@@ -117,15 +120,27 @@ class Target(ABC):
         space marks dynamic may change (`TrainingRun.apply`), the rest are
         fixed. `run()` is this stepped to the end. The trial's clock
         (`TrainingRun.started`) includes loading the data.
+
+        A config whose data or model cannot be built here (`TrialRefused`,
+        or an allocation that fails) gives a run that is already over and
+        finishes as `failed` with the reason, so the tuner goes on.
         """
         config = self.space.validate(config, base=self.default_config, strict=True).config
         started = time.perf_counter()
-        data = self.load_splits(config)
-        torch.manual_seed(seed)
-        model = self.build_model(config, data)
-        return TrainingRun(model, data, TrainSettings.from_config(config), task=self.task, seed=seed,
-                           augment=self.augmenter(config), device=device or pick_device(), config=config,
-                           dynamic=self.dynamic_knobs(), setters=self.knob_setters(config), started=started)
+        settings = TrainSettings.from_config(config)
+        try:
+            data = self.load_splits(config)
+            torch.manual_seed(seed)
+            model = self.build_model(config, data)
+            return TrainingRun(model, data, settings, task=self.task, seed=seed,
+                               augment=self.augmenter(config), device=device or pick_device(), config=config,
+                               dynamic=self.dynamic_knobs(), setters=self.knob_setters(config), started=started)
+        except (TrialRefused, MemoryError, RuntimeError) as exc:
+            if not isinstance(exc, TrialRefused) and not is_out_of_memory(exc):
+                raise
+            reason = f"refused: {exc}" if isinstance(exc, TrialRefused) else out_of_memory_reason(exc)
+        return TrainingRun.failed_to_start(reason, settings, task=self.task, config=config,
+                                           dynamic=self.dynamic_knobs(), started=started)
 
     def dynamic_knobs(self) -> tuple[str, ...]:
         """Knobs that may change between epochs of one run; every other knob is structural."""

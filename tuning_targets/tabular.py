@@ -10,7 +10,10 @@ four things LGT tunes.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
+import math
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -37,7 +40,7 @@ from torch import nn
 from lgt.errors import UserError
 from tuning_targets.base import ACTIVATIONS, TRAINING_DEFAULTS, Target, activation, class_balance, training_knobs
 from tuning_targets.space import CategoricalKnob, Config, FloatKnob, IntKnob, SearchSpace
-from tuning_targets.trainer import Task, TensorSplits
+from tuning_targets.trainer import Task, TensorSplits, TrialRefused
 
 FEATURE_KNOBS = ("scaler", "imputer", "poly_degree", "feature_fraction")
 # A numeric target with at most this many distinct integer values is read as classes.
@@ -45,6 +48,12 @@ MAX_INTEGER_CLASSES = 20
 MAX_CATEGORIES = 20
 # Feature-engineering variants whose tensors are kept, per target.
 SPLIT_CACHE_SIZE = 16
+# Encoded features (rows x columns x 8 bytes, all splits) may take at most this share of the memory
+# this process may use: fitting the pipeline holds about twice that at its peak (the float64
+# expansion, the selected copy, the float32 tensors). A config beyond it fails as a trial.
+FEATURE_MEMORY_SHARE = 0.25
+# Overrides the bound, in bytes (tests lower it; a shared machine may want less).
+MAX_FEATURE_BYTES_ENV = "LGT_MAX_FEATURE_BYTES"
 
 
 class Mlp(nn.Module):
@@ -188,6 +197,7 @@ class TabularTarget(Target):
 
     def _splits_for(self, feature_values: tuple[Any, ...]) -> TensorSplits:
         features, y, (tr, va, te), _ = self._prepare()
+        check_feature_memory(features, int(dict(zip(FEATURE_KNOBS, feature_values))["poly_degree"]))
         pipeline = build_feature_pipeline(features, dict(zip(FEATURE_KNOBS, feature_values)), self.task)
         x_train = pipeline.fit_transform(features.iloc[tr], y[tr])
         x_val, x_test = pipeline.transform(features.iloc[va]), pipeline.transform(features.iloc[te])
@@ -232,6 +242,77 @@ class TabularTarget(Target):
             return f"unavailable: {exc}"
         kind = f"{n_out} classes" if self.task == "classification" else "numeric target"
         return f"{len(tr)} train / {len(va)} val / {len(te)} test, {features.shape[1]} columns, {kind}"
+
+
+def expanded_width(features: pd.DataFrame, poly_degree: int) -> tuple[int, int]:
+    """(columns after encoding, columns after the polynomial expansion), counted before anything is built.
+
+    A categorical column one-hot encodes to at most `MAX_CATEGORIES`
+    columns (its values plus one for gaps, the rest grouped as infrequent);
+    degree d crosses n columns into C(n + d, d) - 1 (no bias column).
+    """
+    numeric = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c])
+               and not pd.api.types.is_bool_dtype(features[c])]
+    encoded = len(numeric) + sum(min(int(features[c].nunique(dropna=True)) + 1, MAX_CATEGORIES)
+                                 for c in features.columns if c not in numeric)
+    return encoded, math.comb(encoded + poly_degree, poly_degree) - 1
+
+
+def memory_limit_bytes() -> int:
+    """What this process may allocate at most: physical memory, capped by a cgroup or `ulimit -v` limit."""
+    limits: list[int] = []
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        limits.append(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    with contextlib.suppress(OSError, ValueError):
+        limits.append(int(Path("/sys/fs/cgroup/memory.max").read_text().strip()))  # "max" when unlimited
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            limits.append(soft)
+    positive = [n for n in limits if n > 0]
+    return min(positive) if positive else 4 * 1024**3
+
+
+def max_feature_bytes() -> int:
+    """The bound on a config's encoded features: `LGT_MAX_FEATURE_BYTES`, else a share of the memory limit."""
+    text = os.environ.get(MAX_FEATURE_BYTES_ENV)
+    if text:
+        try:
+            return max(1, int(text))
+        except ValueError:
+            raise UserError(f"{MAX_FEATURE_BYTES_ENV} must be a whole number of bytes, got {text!r}") from None
+    return int(memory_limit_bytes() * FEATURE_MEMORY_SHARE)
+
+
+def check_feature_memory(features: pd.DataFrame, poly_degree: int) -> None:
+    """Refuse (`TrialRefused`) a feature expansion too big for this machine, before it is attempted.
+
+    Degree 2 on a wide CSV is a value the space allows: 5,000 columns cross
+    into 12.5 million, and fitting that ends the process with numpy's
+    out-of-memory error. Refused here, it is one failed trial with its
+    reason, and the tuner moves on.
+    """
+    encoded, width = expanded_width(features, poly_degree)
+    needed = len(features) * width * 8
+    allowed = max_feature_bytes()
+    if needed <= allowed:
+        return
+    grown = (f"poly_degree {poly_degree} would cross {encoded:,} encoded features into {width:,} columns"
+             if poly_degree > 1 else f"{encoded:,} encoded features")
+    bound = (f"set by {MAX_FEATURE_BYTES_ENV}" if os.environ.get(MAX_FEATURE_BYTES_ENV) else
+             f"{FEATURE_MEMORY_SHARE:.0%} of the memory this process may use; {MAX_FEATURE_BYTES_ENV} sets it")
+    raise TrialRefused(f"{grown}; {len(features):,} rows of them take {_size(needed)}, more than the "
+                       f"{_size(allowed)} allowed ({bound})")
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
 
 
 def _delimiter_hint(frame: pd.DataFrame) -> str:

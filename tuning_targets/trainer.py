@@ -6,7 +6,9 @@ host sync per batch. Augmentation, when a target has it, runs on the whole
 batch on the device.
 
 A trial that diverges ends as `failed` with its reason; it never raises, so
-a tuning session survives any config a tuner may try.
+a tuning session survives any config a tuner may try. So does a trial that
+runs out of memory, or whose data a target refuses to build up front
+(`TrialRefused`, e.g. polynomial features too wide for this machine).
 
 `TrainingRun` is the loop, one epoch per `step()`, so that agents can change
 dynamic knobs between epochs and check a change by training an epoch twice
@@ -44,6 +46,36 @@ CHECK_EVERY = 16
 # Each sample's output does not depend on the batch it is in, so the metrics are the same.
 EVAL_BATCH = {"cuda": 2048}
 EVAL_BATCH_DEFAULT = 256
+
+
+class TrialRefused(Exception):
+    """A config this machine cannot train, known before training starts.
+
+    Raised by a target's `load_splits` (or `build_model`) when, say, its
+    feature expansion would not fit in memory. `Target.start_run` turns it
+    into a run that is over at once and finishes as `failed` with this
+    message as its reason, like a diverged run: the tuner records the trial
+    and goes on to its next config instead of the whole run ending.
+    """
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether `exc` says an allocation failed.
+
+    numpy raises `MemoryError` (its `_ArrayMemoryError`), CUDA
+    `torch.OutOfMemoryError`, and torch's CPU allocator a plain
+    RuntimeError whose message says it cannot allocate.
+    """
+    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("can't allocate memory" in text or "not enough memory" in text)
+
+
+def out_of_memory_reason(exc: BaseException) -> str:
+    """A failed trial's reason for an allocation that failed: what could not be allocated, in one line."""
+    text = str(exc).strip()
+    return f"out of memory: {text.splitlines()[0] if text else type(exc).__name__}"
 
 
 def pick_device() -> torch.device:
@@ -269,6 +301,24 @@ class TrainingRun:
         self.stale = 0
         self.fail_reason: str | None = None
         self._finished = False
+        self._never_started = False
+
+    @classmethod
+    def failed_to_start(cls, reason: str, settings: TrainSettings, *, task: Task, config: dict[str, Any] | None = None,
+                        dynamic: Collection[str] | None = None, started: float | None = None) -> TrainingRun:
+        """A run whose data or model could not be built (refused, or out of memory): over before its first epoch.
+
+        It finishes as `failed` with `reason`, so every caller (the baselines'
+        worker, the LGT graph, in-run adaptation) records it as it records a
+        diverged trial, through the code path it already has. Its stand-in
+        model and data are one number each.
+        """
+        one = torch.zeros(1, 1)
+        label = torch.zeros(1, dtype=torch.long) if task == "classification" else torch.zeros(1)
+        run = cls(nn.Linear(1, 1), TensorSplits(one, label, one, label, one, label), settings, task=task,
+                  device=torch.device("cpu"), config=config, dynamic=dynamic, started=started)
+        run.fail_reason, run.n_params, run._never_started = reason, 0, True
+        return run
 
     # --- progress -------------------------------------------------------------------------------------
 
@@ -285,18 +335,26 @@ class TrainingRun:
         Returns None when the epoch diverged; `fail_reason` then says how,
         and the run is over unless a `restore()` takes it back.
         """
+        if self._never_started:
+            return None  # a caller that steps before it checks `done` sees a failed epoch, as for a divergence
         if self.done:
             raise RuntimeError("this run is over; restore a snapshot or start a new run")
         self.epoch += 1
         epoch_start = time.perf_counter()
-        reason = self._train_epoch()
+        try:
+            reason = self._train_epoch()
+            if reason is None:
+                val_loss, val_metric, val_extra = _evaluate(self.model, self.data.x_val, self.data.y_val,
+                                                            self.eval_loss_fn, self.task, self.data.y_scale, self.amp)
+        except (MemoryError, RuntimeError) as exc:
+            if not is_out_of_memory(exc):
+                raise
+            reason = f"{out_of_memory_reason(exc)} (in epoch {self.epoch})"
         if reason is not None:
             self.fail_reason = reason
             return None
         assert self.first_loss is not None
         train_loss = self._epoch_loss
-        val_loss, val_metric, val_extra = _evaluate(self.model, self.data.x_val, self.data.y_val, self.eval_loss_fn,
-                                                    self.task, self.data.y_scale, self.amp)
         if not math.isfinite(val_loss) or val_loss > EXPLODE_FACTOR * self.first_loss:
             self.fail_reason = f"diverged: validation loss became {val_loss:.3g} in epoch {self.epoch}"
             return None
