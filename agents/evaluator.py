@@ -16,7 +16,7 @@ class Evaluator(Agent):
     """Compares the newest trial with the best before it; the numbers decide ``is_new_best``."""
 
     name = "evaluator"
-    max_tokens = 320  # an analysis and up to three gradient steps at their schema caps
+    max_tokens = 260  # an analysis and the two gradient steps the grammar allows, at their schema caps
 
     def judge(
         self,

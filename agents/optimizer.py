@@ -17,7 +17,7 @@ class Optimizer(Agent):
     """Turns the session's record of proposals and outcomes into a few standing rules."""
 
     name = "optimizer"
-    max_tokens = 200  # the guidance and one sentence why, at their schema caps
+    max_tokens = 170  # the guidance and one sentence why, at their schema caps
 
     def rewrite(self, guidance_history: Sequence[str], record: Sequence[TrialRecord], metric: MetricInfo,
                 data: Mapping[str, Any] | None = None) -> Guidance:

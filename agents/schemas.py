@@ -26,11 +26,15 @@ V = TypeVar("V", bound=BaseModel)
 # One above what the prompts ask for: a model that overshoots by one is not sent
 # back for it, while a grammar still bounds a tiny model's output.
 MAX_CHANGES = 4  # the prompts ask for one to three
-MAX_STEPS = 3  # the prompts ask for up to two
-REASON_CHARS = 160  # one sentence
-EFFECT_CHARS = 160
-ANALYSIS_CHARS = 240  # two short sentences
-GUIDANCE_CHARS = 360  # a few one-line rules
+MAX_STEPS = 3  # parsing accepts one more than the prompts ask for ...
+ASKED_STEPS = 2  # ... while the grammar lets a model write only the two the change log shows
+# Generation under a grammar runs at ~50 tokens/s on the embedded model, so every character a
+# schema allows costs time: these are what one sentence (two for an analysis) needs in the
+# change log, and no more (issue 11: LLM seconds per round).
+REASON_CHARS = 110  # one sentence
+EFFECT_CHARS = 90  # one short sentence
+ANALYSIS_CHARS = 140  # two short sentences
+GUIDANCE_CHARS = 300  # a few one-line rules
 NAME_CHARS = 40  # a knob name or a categorical value
 MAX_ADJUST = 2  # knobs the Advisor may adjust on a chosen candidate
 
@@ -101,7 +105,7 @@ class Verdict(BaseModel):
 
     is_new_best: SkipJsonSchema[bool] = False
     analysis: str = _text("what the curves and the comparison show", ANALYSIS_CHARS)
-    gradient: list[GradientStep] = Field(max_length=MAX_STEPS)
+    gradient: list[GradientStep] = Field(max_length=MAX_STEPS, json_schema_extra={"maxItems": ASKED_STEPS})
     correction: SkipJsonSchema[str | None] = None
 
 
@@ -198,7 +202,8 @@ def _with_gradient(base: type[V], knobs: tuple[str, ...]) -> type[V]:
         "GradientStep", __base__=GradientStep, knob=(_knob_type(knobs), Field(description="a knob name"))
     )
     steps: Any = list[step]  # type: ignore[valid-type]  # a class built at run time
-    return create_model(base.__name__, __base__=base, gradient=(steps, Field(max_length=MAX_STEPS)))
+    return create_model(base.__name__, __base__=base,
+                        gradient=(steps, Field(max_length=MAX_STEPS, json_schema_extra={"maxItems": ASKED_STEPS})))
 
 
 def _knob_type(knobs: tuple[str, ...]) -> Any:
