@@ -82,6 +82,11 @@ class Advisor(Agent):
         """
         schema = choice_schema(tuple(knob["name"] for knob in space), len(candidates))
         values = between_trials(space, trials, metric, gradient, guidance, feedback, data)
+        # Choosing needs less than proposing: code wrote the candidates, so knob names and ranges stand in
+        # for the descriptions, the best config's non-default values for all of it (candidates are
+        # changes from it), and fewer trials for the run (the evidence lines summarise the rest).
+        values |= {"space": render.knob_names(space), "best": render.best(trials, metric, brief=True),
+                   "trials": render.trials(trials, metric, best_n=2, last_n=2)}
         return self._ask(schema, {**values, "candidates": "\n".join(candidates)}, prompt="advisor_choose")
 
     def adjust(

@@ -138,11 +138,15 @@ def trials(records: Sequence[TrialRecord], metric: MetricInfo, best_n: int = 3, 
     return "\n".join(lines)
 
 
-def best(records: Sequence[TrialRecord], metric: MetricInfo) -> str:
-    """The best configuration in full: proposals are applied to it."""
+def best(records: Sequence[TrialRecord], metric: MetricInfo, brief: bool = False) -> str:
+    """The best configuration in full (proposals are applied to it), or ``brief``: only where it leaves the default."""
     top = best_trial(records, metric)
     if top is None:
         return f"no completed trial yet; changes apply to the default: {config(default_config(records))}"
+    if brief:
+        changed = diff(top.get("config") or {}, default_config(records))
+        return f"#{top.get('number')} {score(top, metric)}: {config(changed)}" + (", the rest default" if changed
+                                                                                else " (the default)")
     return f"#{top.get('number')} {score(top, metric)}: {config(top.get('config') or {})}"
 
 

@@ -25,6 +25,8 @@ BY_LGT = "(by lgt, from the evidence)"
 ORIGINS = {"tpe": "TPE's next pick", "region": "from TPE's good region",
            "gradient": "the Evaluator's gradient applied to the best config", "advisor": "the Advisor's own proposal"}
 TOP = 3
+EVIDENCE_SHOWN = 2  # knobs per candidate whose evidence the Advisor reads (`option_line`) ...
+MOVES_SHOWN = 6  # ... and whose changes it reads; the change log shows them all
 
 
 def fmt(value: Any) -> str:
@@ -50,7 +52,7 @@ class Option:
     def tpe_rating(self) -> str:
         if self.rank is None:
             return ""
-        return f"TPE's score ranks it {ordinal(self.rank)} of {self.of}"
+        return f"TPE ranks it {ordinal(self.rank)} of {self.of}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"origin": self.origin, "score": self.score, "rank": self.rank, "of": self.of,
@@ -114,12 +116,33 @@ def rank(options: list[Option], scores: Sequence[float]) -> list[Option]:
 
 
 def option_line(index: int, option: Option) -> str:
-    """An option as the Advisor reads it: its changes from the best config, origin, TPE's rank, evidence."""
-    moves = ", ".join(f"{k} {fmt(a)} -> {fmt(b)}" for k, (a, b) in option.changes.items()) or "no change"
+    """An option as the Advisor reads it: its changes from the best config, origin, TPE's rank, evidence.
+
+    The changes are cut to `MOVES_SHOWN` knobs and the evidence to
+    `EVIDENCE_SHOWN`, the knobs where the option leaves what the run has seen
+    (a value outside the best trials' range, a choice not tried yet) first:
+    reading the prompt is most of an LLM call's time on the embedded model,
+    and four of TPE's candidates, each moving ten knobs with a sentence of
+    evidence for each, made the Advisor's prompt three times longer than
+    everything else in it. The change log still shows every change and
+    cites every knob's evidence.
+    """
+    notable = sorted(option.changes, key=lambda k: not _departs(option.support.get(k, "")))[:MOVES_SHOWN]
+    moves = ", ".join(f"{k} {fmt(a)} -> {fmt(b)}" for k, (a, b) in option.changes.items() if k in notable)
+    hidden = len(option.changes) - len(notable)
+    moves = (moves + (f" and {hidden} smaller change{'s' if hidden > 1 else ''}" if hidden > 0 else "")) or "no change"
     head = f"{index}: {moves} | {ORIGINS.get(option.origin, option.origin)}"
     rating = option.tpe_rating()
-    evidence = "; ".join(f"{k}: {s}" for k, s in option.support.items())
+    shown = sorted(option.support, key=lambda k: not _departs(option.support[k]))[:EVIDENCE_SHOWN]
+    evidence = "; ".join(f"{k}: {option.support[k]}" for k in option.support if k in shown)
+    more = len(option.support) - len(shown)
+    evidence += f" (and {more} more knob{'s' if more > 1 else ''})" if more > 0 and evidence else ""
     return head + (f"; {rating}" if rating else "") + (f"\n   evidence: {evidence}" if evidence else "")
+
+
+def _departs(support: str) -> bool:
+    """Whether a knob's evidence says the option leaves what the run has seen work."""
+    return support.endswith(("above that)", "below that)", "not tried yet"))
 
 
 def reason_for(knob: str, option: Option | None, support: str) -> str:
