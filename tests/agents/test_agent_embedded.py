@@ -14,8 +14,8 @@ import httpx
 import pytest
 from agent_fakes import ACCURACY, knob, trial
 
-from agents import Advisor, EmbeddedServer, Transcript, make_client
-from agents.embedded import find_gguf
+from agents import Advisor, EmbeddedServer, Optimizer, Transcript, make_client
+from agents.embedded import CACHE_ENV, MODEL_FORMAT, find_gguf, model_file
 from lgt.errors import UserError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -82,3 +82,46 @@ def test_serve_forever_stops_its_server_on_ctrl_c() -> None:
     finally:
         if app.poll() is None:
             app.kill()
+
+
+@needs_embedded
+def test_the_model_is_converted_once_into_the_cache_folder_and_the_shipped_file_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    shipped = find_gguf()
+    before = shipped.stat().st_mtime_ns
+    converted = model_file()
+    assert converted.parent == tmp_path / "models" and converted.name.endswith(f".{MODEL_FORMAT}.gguf")
+    assert converted.read_bytes()[:4] == b"GGUF" and converted.stat().st_size < shipped.stat().st_size * 1.2
+    made = converted.stat().st_mtime_ns
+    assert model_file() == converted and converted.stat().st_mtime_ns == made  # not converted again
+    assert shipped.stat().st_mtime_ns == before
+    assert not list((tmp_path / "models").glob("*.part"))
+
+
+@pytest.mark.slow
+@needs_embedded
+def test_agents_taking_turns_each_read_their_unchanging_prefix_once(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Advisor, Optimizer, Advisor again with one more trial: the second Advisor call reads only what changed."""
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    space = [
+        knob("lr", "hyperparameters", "float", "[0.0001, 0.3] log-scale", "Learning rate."),
+        knob("dropout", "architecture", "float", "[0.0, 0.6]", "Dropout before the head."),
+        knob("optimizer", "training", "categorical", 'one of "sgd", "adam"', "Update rule."),
+    ]
+    trials = [trial(0, 0.91, source="default", epochs=4), trial(1, 0.93, {"lr": 0.05}, epochs=4)]
+    transcript = Transcript(tmp_path / "t.jsonl")
+    with EmbeddedServer(startup_timeout=90) as server:
+        client = make_client(server.llm_settings(temperature=0.0))
+        Advisor(client, transcript).propose(space, trials, ACCURACY)
+        Optimizer(client, transcript).rewrite(guidance_history=[], record=trials, metric=ACCURACY)
+        Advisor(client, transcript).propose(space, [*trials, trial(2, 0.92, {"dropout": 0.3}, epochs=4)], ACCURACY)
+    first, optimizer, second = transcript.read()[:3]
+    assert [c["agent"] for c in (first, optimizer, second)] == ["advisor", "optimizer", "advisor"]
+    for call in (first, optimizer, second):  # every reply parsed into its schema, with the server's timings
+        assert call["parsed"] is not None
+        assert call["prompt_eval_s"] is not None and call["generation_s"] is not None
+    assert first["prompt_evaluated"] > 0.9 * first["prompt_tokens"]  # nothing cached yet
+    # The Advisor's role, goal and search space came from the cache after the Optimizer's turn.
+    assert second["prompt_evaluated"] < second["prompt_tokens"] / 2
