@@ -99,7 +99,46 @@ def bench_tables(rows: list[Row]) -> str:
         "(mean over the runs that got there), wall time per run (mean), and epochs trained per run (mean; "
          "A/B branches of in-run checks included, so equal epoch budgets show as equal numbers)."), "",
         *_cost_table(cols), "",
+        *_paired_section(cols),
     ])
+
+
+def _paired_section(cols: list[Column]) -> list[str]:
+    """Each method's test metric minus TPE's on the same target and seed, seed by seed.
+
+    Means over three seeds hide whether a method wins on every seed or once
+    by a lot; the runs of one seed share the splits and the first config,
+    so their difference is the fair comparison. Empty without TPE runs.
+    """
+    if not any(g.method == PAIR_BASE and g.ok for col in cols for g in col.groups):
+        return []
+    return ["## Paired with TPE, seed by seed", "",
+            ("Test metric of the chosen configuration minus TPE's on the same target and seed (positive: better "
+             "than TPE where higher is better), each seed in order, then the mean difference and the seeds won, "
+             "tied and lost."), "",
+            *_method_table(cols, _paired_cell), ""]
+
+
+PAIR_BASE = "tpe"
+
+
+def _paired_cell(group: Group, col: Column) -> str:
+    base = next((g for g in col.groups if g.method == PAIR_BASE), None)
+    if group.method == PAIR_BASE or base is None:
+        return ""
+    theirs = {r["seed"]: float(r["test_metric"]) for r in base.ok if r["test_metric"] is not None}
+    pairs = [(r["seed"], float(r["test_metric"]) - theirs[r["seed"]]) for r in group.ok
+             if r["test_metric"] is not None and r["seed"] in theirs]
+    if not pairs:
+        return "no seed in common"
+    sign = 1.0 if col.maximize else -1.0
+    decimals = col.decimals()
+    diffs = [d for _, d in sorted(pairs, key=lambda p: p[0])]
+    won = sum(1 for d in diffs if sign * d > 0)
+    lost = sum(1 for d in diffs if sign * d < 0)
+    shown = ", ".join(f"{d:+.{decimals}f}" for d in diffs)
+    return (f"{shown} (mean {statistics.fmean(diffs):+.{decimals}f}; "
+            f"{won} won, {len(diffs) - won - lost} tied, {lost} lost)")
 
 
 def _method_table(cols: list[Column], cell: Callable[[Group, Column], str]) -> list[str]:

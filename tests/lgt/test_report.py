@@ -297,3 +297,23 @@ def test_an_lgt_run_that_mostly_fell_back_to_tpe_is_marked_in_the_table(tmp_path
     assert "MOSTLY TPE FALLBACK: 3 of 4 rounds fell back to TPE" in cells["LGT"][0]
     row = next(csv.DictReader((tmp_path / "b" / "summary.csv").read_text().splitlines()))
     assert row["fallback_rounds"] == "3" and row["rounds"] == "4"
+
+
+def test_paired_differences_with_tpe_seed_by_seed(bench: Bench, written: Path) -> None:
+    text = (written / "table.md").read_text()
+    assert "## Paired with TPE, seed by seed" in text
+    lines = [line for line in text.split("## Paired with TPE")[1].splitlines() if line.startswith("| ")]
+    table = {cells[0]: cells[1:] for cells in ([c.strip() for c in line.strip("|").split(" | ")] for line in lines[2:])}
+    rows = bench_rows(load_runs(bench.storage, bench.names))
+
+    def test_of(method: str, seed: int, target: str = "iris") -> float:
+        return next(float(r["test_metric"]) for r in rows
+                    if (r["target"], r["method"], r["seed"]) == (target, method, seed))
+
+    diffs = [test_of("random", s) - test_of("tpe", s) for s in (0, 1)]
+    won, lost = sum(d > 0 for d in diffs), sum(d < 0 for d in diffs)
+    assert table["Random"][0] == (f"{diffs[0]:+.3f}, {diffs[1]:+.3f} (mean {statistics.fmean(diffs):+.3f}; "
+                                  f"{won} won, {2 - won - lost} tied, {lost} lost)")
+    assert table["LGT"][0].startswith(f"{test_of('lgt', 0) - test_of('tpe', 0):+.3f} (mean ")  # one seed in common
+    assert table["TPE"] == ["", ""]
+    assert table["Random"][1] == "no seed in common"  # diabetes: TPE ran seed 0, random seed 1
