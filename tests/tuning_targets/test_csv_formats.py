@@ -8,13 +8,12 @@ Whole runs are real `lgt` processes on real files.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import optuna
 import pytest
+from cli_process import one_line_exit_2, run_lgt
 from llm_server import serve
 from scripted_llm import ScriptedLLM
 
@@ -51,18 +50,9 @@ def latin1_csv(tmp_path: Path) -> Path:
 
 
 def _lgt(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
-    base |= {"LGT_RESULTS_DIR": str(tmp_path / "results"), "LGT_OFFLINE": "1"} | (env or {})
-    return subprocess.run([sys.executable, "-m", "lgt", *args], cwd=REPO, env=base, capture_output=True, text=True,
-                          timeout=600, check=False)
+    return run_lgt(*args, results=tmp_path / "results", env=env)
 
 
-def _one_line_exit_2(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode == 2, proc.stderr[-2000:]
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("lgt: error: "), lines
-    return lines[0]
 
 
 # --- reading -------------------------------------------------------------------------------------------------
@@ -176,17 +166,17 @@ def test_bad_csv_options_are_one_line_and_leave_nothing(args: list[str], expecte
 
 
 def test_csv_options_on_a_builtin_target_are_refused(tmp_path: Path) -> None:
-    line = _one_line_exit_2(_lgt(tmp_path, "baseline", "--target", "iris", "--method", "tpe", "--csv-sep", ";"))
+    line = one_line_exit_2(_lgt(tmp_path, "baseline", "--target", "iris", "--method", "tpe", "--csv-sep", ";"))
     assert "--csv-sep applies to csv:PATH targets only" in line
     assert not (tmp_path / "results").exists()
 
 
 def test_bad_encoding_is_one_line_in_a_real_process(latin1_csv: Path, tmp_path: Path) -> None:
-    line = _one_line_exit_2(_lgt(tmp_path, "baseline", "--target", f"csv:{latin1_csv}", "--target-column", "y",
+    line = one_line_exit_2(_lgt(tmp_path, "baseline", "--target", f"csv:{latin1_csv}", "--target-column", "y",
                                  "--method", "tpe", "--csv-encoding", "no-such-codec"))
     assert "unknown --csv-encoding 'no-such-codec'" in line
     assert not (tmp_path / "results").exists()
-    line = _one_line_exit_2(_lgt(tmp_path, "baseline", "--target", f"csv:{latin1_csv}", "--target-column", "y",
+    line = one_line_exit_2(_lgt(tmp_path, "baseline", "--target", f"csv:{latin1_csv}", "--target-column", "y",
                                  "--method", "tpe", "--csv-encoding", "utf-8"))
     assert "--csv-encoding latin-1" in line
     assert not (tmp_path / "results").exists()
