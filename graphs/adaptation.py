@@ -28,6 +28,8 @@ from typing import Any
 import torch
 
 from agents import AgentFailure, diagnose_epoch
+from agents.diagnostics import epoch_flags
+from graphs import words
 from graphs.roles import EpochAdvisor, EpochEvaluator
 from tuning_targets import Reporter, SearchSpace, Target, TrialResult
 from tuning_targets.records import EpochRecord
@@ -266,8 +268,12 @@ def _decide(target: Target, run: TrainingRun, schedule: Sequence[Mapping[str, An
                                   feedback=list(feedback), diagnostics=facts, checked=check)
     except AgentFailure as exc:
         return Decision("fallback", verdict=judged, notes=[f"Advisor failed ({exc}); no change this epoch"])
+    before = dict(run.config)
     vetted = vet_changes(target.space, run, [c.model_dump() for c in proposal.changes])
-    return Decision("advisor", vetted.changes, vetted.reasons, vetted.refused, vetted.notes, judged,
+    reasons, replaced = words.checked_epoch_reasons(
+        vetted.reasons, {k: (before.get(k), v) for k, v in vetted.changes.items()},
+        {k["name"]: dict(k) for k in space}, epoch_flags(facts), run.epoch, metric, words.facts_of(dict(record)))
+    return Decision("advisor", vetted.changes, reasons, vetted.refused, vetted.notes + replaced, judged,
                     proposal.expected_effect)
 
 

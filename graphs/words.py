@@ -134,6 +134,29 @@ def _facts(newest: TrialRecord, best: TrialRecord | None, metric: MetricInfo) ->
     return f"val {name} {fmt(now)}{against}; curves: {newest.get('curve', '')}; flags: {flags}"
 
 
+def checked_epoch_reasons(reasons: Mapping[str, str], changes: Mapping[str, tuple[Any, Any]],
+                          knobs: Mapping[str, Mapping[str, Any]], flags: list[str], epoch: int,
+                          metric: MetricInfo, facts: set[float]) -> tuple[dict[str, str], list[str]]:
+    """The in-run Advisor's reasons, each checked as a between-trial reason is; a failing one is replaced.
+
+    A replaced reason says what code saw in the curve after `epoch` (its
+    flags), marked `BY_LGT`; the notes say what was wrong, for the change log.
+    """
+    kept: dict[str, str] = {}
+    notes: list[str] = []
+    seen = f"the curve after epoch {epoch} shows {', '.join(flags) if flags else 'no flag'}"
+    for knob, (old, new) in changes.items():
+        text = reasons.get(knob, "")
+        problems = check_reason(text, {knob: (old, new)}, knobs, max_chars=REASON_CHARS,
+                                facts=facts | grounding([old, new]), echoes=echoes(metric)) if text else ["no reason"]
+        if problems:
+            kept[knob] = f"{BY_LGT} {knob} {fmt(old)} -> {fmt(new)}; {seen}"
+            notes.append(f"the reason for {knob} was replaced ({problems[0]})")
+        else:
+            kept[knob] = text
+    return kept, notes
+
+
 def guidance_problems(text: str, knobs: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """Why a new guidance version must be refused (empty: it may stand)."""
     return check_guidance(text, knobs, max_chars=GUIDANCE_CHARS)

@@ -180,3 +180,19 @@ def test_vetting_refuses_unknown_and_structural_knobs_and_repairs_values() -> No
     assert [(r["knob"], r["reason"]) for r in vetted.refused] == [
         ("hidden_layers", "structural knob hidden_layers cannot change inside a run"), ("warp", "unknown knob warp")]
     assert any("clipped to 0.3" in n for n in vetted.notes) and any("nothing to change" in n for n in vetted.notes)
+
+
+def test_an_in_run_reason_that_fails_the_word_checks_is_replaced_from_the_curve() -> None:
+    """A 135M model's in-run reasons read "because None" or contradict the change: the schedule says what code saw."""
+    bad = json.dumps({"changes": [{"knob": "learning_rate", "value": 0.01, "reason": "None"},
+                                  {"knob": "momentum", "value": 0.5, "reason": "increase momentum to go faster"}],
+                      "expected_effect": "the loss falls"})
+    llm = ScriptedLLM(evaluator=[verdict(False), verdict(True), verdict(True)], advisor=[bad])
+    trial = adapt(llm, check=False)
+    entry = trial.schedule[1]
+    assert entry["changes"] == {"learning_rate": 0.01, "momentum": 0.5}
+    for knob, old, new in (("learning_rate", "0.3", "0.01"), ("momentum", "0.99", "0.5")):
+        reason = entry["reasons"][knob]
+        assert reason.startswith(f"(by lgt, from the evidence) {knob} {old} -> {new}; the curve after epoch 1 shows ")
+    assert any("reason for momentum was replaced (says increase momentum" in n for n in entry["notes"])
+    assert "None" not in " ".join(entry["reasons"].values())
