@@ -108,10 +108,9 @@ def sqlite_creation_lock(url: str) -> Iterator[None]:
     `flock` on the folder itself rather than on a `.lock` file beside the
     database, so it leaves nothing behind. It is held only while the
     storage opens (milliseconds for an existing file), never while trials
-    run. The default
-    storage's folder (the results dir) is created here, only when a run
-    actually opens the storage, so a command that fails on its input
-    leaves no empty results folder.
+    run. The default storage's folder (the results dir) is created here,
+    only when a run actually opens the storage, so a command that fails on
+    its input leaves no empty results folder.
     """
     path = sqlite_file(url)
     if path is None:
