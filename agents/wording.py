@@ -212,6 +212,36 @@ def contradictions(text: str, changes: Mapping[str, tuple[Any, Any]],
     return problems
 
 
+# What an analysis says of the newest trial's outcome, in words a small model uses.
+_GAIN = re.compile(r"\b(better|more accurate|improv\w*|outperform\w*|new best|best (?:one|outcome|result)|"
+                   r"(?:big|great) (?:hit|success)|higher accuracy|gains?)\b")
+_LOSS = re.compile(r"\b(worse|less accurate|lower accuracy|declin\w*|dropped|no gain|not better|no better)\b")
+_NEGATION = re.compile(r"\b(not|no|n't|never|without|nor|hardly)\W+(?:\w+\W+){0,2}$")
+_COMPARED = re.compile(r"\b(than (?:before|the (?:last|previous|best))|previous (?:one|trial|best)|the last one)\b")
+
+
+def outcome_claims(text: str, *, new_best: bool, first: bool) -> list[str]:
+    """Problems: the analysis calls the newest trial a gain when code found none, or a loss when it is the new best.
+
+    Whether a trial is a new best is arithmetic (`Verdict.is_new_best`); a
+    sentence that says otherwise is false whatever else it says. The first
+    trial has nothing before it, so any comparison with "before" is too.
+    """
+    lowered = " ".join(text.lower().split())
+    problems = []
+    if first and _COMPARED.search(lowered):
+        problems.append("compares the first trial with one before it; there is none")
+    for pattern, wrong, says in ((_GAIN, not new_best, "a gain"), (_LOSS, new_best, "a loss")):
+        if not wrong:
+            continue
+        for found in pattern.finditer(lowered):
+            if not _NEGATION.search(lowered[:found.start()]):
+                problems.append(f"calls the newest trial {says} ({found.group(0)!r}), but it is "
+                                f"{'the new best' if new_best else 'not better than the best so far'}")
+                break
+    return problems
+
+
 def check_reason(text: str, changes: Mapping[str, tuple[Any, Any]], knobs: Mapping[str, Mapping[str, Any]],
                  *, max_chars: int, facts: set[float] | None = None, echoes: Sequence[str] = ()) -> list[str]:
     """Every check a reason (or an expected effect) must pass; `facts`: the numbers it may cite (None: any)."""

@@ -22,6 +22,7 @@ from agents.wording import (
     grounding,
     is_words,
     out_of_range,
+    outcome_claims,
     ungrounded,
     unknown_knobs,
 )
@@ -100,7 +101,8 @@ def checked_verdict(verdict: dict[str, Any], newest: TrialRecord, best: TrialRec
     analysis = verdict.get("analysis") or ""
     problems = [*is_words(analysis, max_chars=ANALYSIS_CHARS, knobs=list(knobs), echoes=said),
                 *(["copies the prompt or JSON, not sentences"] if any(c in analysis for c in "{}|") else []),
-                *unknown_knobs(analysis, list(knobs)), *ungrounded(analysis, facts), *out_of_range(analysis, knobs)]
+                *unknown_knobs(analysis, list(knobs)), *ungrounded(analysis, facts), *out_of_range(analysis, knobs),
+                *outcome_claims(analysis, new_best=bool(verdict.get("is_new_best")), first=best is None)]
     if problems and verdict.get("analysis"):
         replaced.append("analysis: " + "; ".join(problems))
         verdict["analysis"] = f"{BY_LGT} {_facts(newest, best, metric)}"

@@ -7,7 +7,16 @@ from __future__ import annotations
 
 import pytest
 
-from agents.wording import check_guidance, check_reason, check_step, contradictions, grounding, is_words, ungrounded
+from agents.wording import (
+    check_guidance,
+    check_reason,
+    check_step,
+    contradictions,
+    grounding,
+    is_words,
+    outcome_claims,
+    ungrounded,
+)
 from tuning_targets import make_target
 
 KNOBS = {k["name"]: k for k in make_target("digits").space.describe()}
@@ -72,3 +81,28 @@ def test_a_gradient_step_is_judged_apart_from_its_reason() -> None:
     assert not wrong and reason == ["its reason moves dropout the other way from 'increase'"]
     assert check_step("conv_channels", "increase", "wider convolutions would lift the plateau at 0.745",
                       KNOBS, max_chars=160, facts=FACTS) == ([], [])
+
+
+# Analyses SmolLM2-135M wrote in a real digits run (lgt tune --target digits --trials 6), against what code knew.
+def test_an_analysis_that_calls_a_worse_trial_better_is_refused() -> None:
+    for text in (("The newest trial is a validation of the previous one, but it's more accurate and results in "
+                  "better performance."),
+                 "The newest trial results in a 0.9954, the newest trial is actually more accurate than the best one."):
+        problems = outcome_claims(text, new_best=False, first=False)
+        assert problems and "not better than the best so far" in problems[0], text
+
+
+def test_the_first_trial_has_nothing_before_it_to_compare_with() -> None:
+    text = "The new best is the final one, and it's better than before. The newest trial was a big hit."
+    assert outcome_claims(text, new_best=True, first=True) == [
+        "compares the first trial with one before it; there is none"]
+    assert outcome_claims(text, new_best=True, first=False) == []
+
+
+def test_true_outcome_sentences_pass_negations_included() -> None:
+    assert outcome_claims("Validation accuracy rose to 0.99, a clear improvement over the best so far.",
+                          new_best=True, first=False) == []
+    assert outcome_claims("The trial is not better than the best; its loss stalled after epoch 2.",
+                          new_best=False, first=False) == []
+    assert outcome_claims("Accuracy did not improve and the loss stayed flat.", new_best=False, first=False) == []
+    assert outcome_claims("It is worse than the best so far.", new_best=True, first=False)
