@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from agents import render
-from agents.base import Agent
-from agents.diagnostics import EpochDiagnostics, diagnose_epoch
-from agents.records import KnobSpec, MetricInfo, RunRecord, TrialRecord, dynamic_knobs
+from agents import render, scoring
+from agents.base import Agent, hidden, lettered
+from agents.diagnostics import EpochDiagnostics, diagnose, diagnose_epoch, epoch_flags, flags
+from agents.prompt import load_prompt
+from agents.records import KnobSpec, MetricInfo, RunRecord, TrialRecord, best_trial, dynamic_knobs
 from agents.schemas import (
+    Change,
     Choice,
     EpochProposal,
     EpochVerdict,
@@ -17,9 +19,11 @@ from agents.schemas import (
     Verdict,
     choice_schema,
     epoch_proposal_schema,
+    menu_proposal_schema,
     proposal_schema,
 )
 
+PICK_ANSWER = '{"pick": "'  # the answer position: the next token is the candidate's letter
 CHECKED = "Each change is tested: the next epoch is trained with and without it, and the better one is kept."
 UNCHECKED = "Each change is applied as is for the rest of the run, so change only what the evidence supports."
 
@@ -56,8 +60,14 @@ class Advisor(Agent):
         Raises:
             AgentFailure: No valid proposal after one retry, or the server failed.
         """
+        values = between_trials(space, trials, metric, gradient, guidance, feedback, data)
+        if self.menu:
+            causes = best_problems(trials, metric)
+            reply = self._ask(menu_proposal_schema(tuple(knob["name"] for knob in space), causes),
+                              values | {"problems": ", ".join(causes) or "none flagged"}, prompt="advisor_menu")
+            return Proposal(changes=picked_changes(reply.model_dump()["changes"]), expected_effect="")
         schema = proposal_schema(tuple(knob["name"] for knob in space))
-        return self._ask(schema, between_trials(space, trials, metric, gradient, guidance, feedback, data))
+        return self._ask(schema, values)
 
     def choose(
         self,
@@ -89,6 +99,62 @@ class Advisor(Agent):
                    "trials": render.trials(trials, metric, best_n=2, last_n=2)}
         return self._ask(schema, {**values, "candidates": "\n".join(candidates)}, prompt="advisor_choose")
 
+    def pick(
+        self,
+        space: Sequence[KnobSpec],
+        trials: Sequence[TrialRecord],
+        metric: MetricInfo,
+        candidates: Sequence[str],
+        *,
+        order: Sequence[int],
+        position_prior: Sequence[float] | None = None,
+        causes: Sequence[str] = (),
+        gradient: Verdict | None = None,
+        guidance: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> Choice:
+        """Menu mode: the candidate the model prefers, read from its probabilities, and the problem it acts on.
+
+        The candidates are shown in `order` (position -> candidate index)
+        under the letters A, B, ...; the model's probability of each letter
+        at the answer position is divided by `position_prior` (the run's
+        estimate of how much the model favours each position whatever sits
+        there, `agents.scoring`) and the candidate with the highest ratio is
+        the pick. With no prior yet, one pass with the candidates hidden
+        seeds it, returned in ``scores["seed_prior"]`` for the run to keep.
+        When `causes` (the best trial's problems, `agents.diagnoses`) holds
+        more than one, the model's probabilities over them after its pick
+        say which one it acts on; with one, that one.
+
+        Args:
+            candidates: One line per candidate, in candidate order (index 0 is TPE's own pick).
+            order: The display order, a permutation of the candidate indices.
+            position_prior: Probabilities of the letters by position, or None in a run's first pick.
+            causes: Diagnoses of the best trial the pick may act on.
+            The rest as for `choose`.
+
+        Returns:
+            A `Choice` with no text: ``pick``, ``cause``, and ``scores`` (``raw`` letter
+            probabilities by position, ``prior``, ``preference`` by candidate, ``shown``,
+            ``mode``: "scored", or "generated" from an endpoint that cannot score).
+
+        Raises:
+            AgentFailure: the server failed or did not answer.
+        """
+        values = {"task": render.task(metric), "data": render.data(data), "space": render.knob_names(space),
+                  "best": render.brief(best_trial(trials, metric), metric), "gradient": render.picks(gradient),
+                  "guidance": guidance or "(none yet)"}
+        template = load_prompt("advisor_pick")
+        messages = template.render(**values, candidates=lettered(candidates, order))
+        read = self._read_pick(messages, lambda: template.render(**values, candidates=hidden(len(candidates))),
+                               order, position_prior, PICK_ANSWER)
+        chosen = read.chosen[0]
+        cause = causes[0] if len(causes) == 1 else None
+        if len(causes) > 1:
+            letter = scoring.LABELS[list(order).index(chosen)]
+            cause = scoring.top(causes, self._rate(messages, f'{PICK_ANSWER}{letter}", "cause": "', causes), causes[0])
+        return Choice(pick=chosen, reason="", expected_effect="", cause=cause, scores=read.record("advisor"))
+
     def adjust(
         self,
         space: Sequence[KnobSpec],
@@ -117,17 +183,19 @@ class Advisor(Agent):
         """
         facts = diagnostics if diagnostics is not None else diagnose_epoch(run, metric)
         knobs = dynamic_knobs(space)
-        return self._ask(
-            epoch_proposal_schema(tuple(knob["name"] for knob in knobs)),
-            {
-                **render.epoch_context(knobs, run, metric, facts),
-                "verdict": render.gradient(verdict),
-                "guidance": guidance or "(none)",
-                "feedback": render.feedback(feedback),
-                "check": CHECKED if checked else UNCHECKED,
-            },
-            prompt="advisor_epoch",
-        )
+        values = {
+            **render.epoch_context(knobs, run, metric, facts),
+            "verdict": render.gradient(verdict),
+            "guidance": guidance or "(none)",
+            "feedback": render.feedback(feedback),
+            "check": CHECKED if checked else UNCHECKED,
+        }
+        if self.menu:
+            causes = tuple(epoch_flags(facts))
+            reply = self._ask(menu_proposal_schema(tuple(knob["name"] for knob in knobs), causes, epoch=True),
+                              values | {"problems": ", ".join(causes) or "none"}, prompt="advisor_epoch_menu")
+            return EpochProposal(changes=picked_changes(reply.model_dump()["changes"]), expected_effect="")
+        return self._ask(epoch_proposal_schema(tuple(knob["name"] for knob in knobs)), values, prompt="advisor_epoch")
 
 
 def between_trials(
@@ -150,3 +218,15 @@ def between_trials(
         "guidance": guidance or "(none yet)",
         "feedback": render.feedback(feedback),
     }
+
+
+
+def best_problems(trials: Sequence[TrialRecord], metric: MetricInfo) -> tuple[str, ...]:
+    """What code found wrong with the best trial's curves: the causes a menu-mode change may give."""
+    top = best_trial(trials, metric)
+    return tuple(d for d in flags(diagnose(top, metric)) if d != "failed") if top else ()
+
+
+def picked_changes(changes: Sequence[Mapping[str, Any]]) -> list[Change]:
+    """Menu-mode changes as `Change`s: no reason (code writes it from the cause)."""
+    return [Change(knob=str(c["knob"]), value=c["value"], reason="", cause=c.get("cause")) for c in changes]

@@ -17,15 +17,19 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
+import httpx
 import openai
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ValidationError
 
+from agents import scoring
 from agents.prompt import load_prompt
+from agents.schemas import letters_schema
+from agents.scoring import MenuPick, Scored
 from agents.transcript import CallRecord
 from lgt.errors import UserError
 
@@ -37,6 +41,9 @@ if TYPE_CHECKING:
     from agents.transcript import Transcript
 
 M = TypeVar("M", bound=BaseModel)
+# How agents word things: "free" lets the model write its sentences (checked, replaced when they fail);
+# "menu" has it pick from closed lists only, and code writes every sentence from the picks (issue 18).
+Words = Literal["menu", "free"]
 _CONFIG_ERRORS = (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)
 CUT = "…[cut]"
 # A text field without a cap of its own (a categorical value, a free knob name) is cut here.
@@ -82,11 +89,86 @@ class Agent:
     # Completion tokens a reply may use: the schema's longest valid reply plus room for JSON syntax.
     max_tokens: ClassVar[int] = 256
 
-    def __init__(self, client: LLMClient, transcript: Transcript) -> None:
+    def __init__(self, client: LLMClient, transcript: Transcript, words: Words = "free") -> None:
         self.client = client
         self.transcript = transcript
+        self.words = words
         transcript.protect(client.secrets)
         self.prompt = load_prompt(self.name)
+
+    @property
+    def menu(self) -> bool:
+        """Menu mode: the model picks from closed lists and code writes every sentence."""
+        return self.words == "menu"
+
+    def _score(self, messages: list[dict[str, str]], answer: str, options: Sequence[str]) -> Scored:
+        """The model's log-probability of each option after `answer` (`agents.scoring.score`), recorded.
+
+        Raises:
+            ScoringUnavailable: the endpoint cannot score; the caller generates its pick instead.
+            AgentFailure: the server failed or did not answer.
+        """
+        start = time.monotonic()
+        timeout = self.client.chat.request_timeout
+        seconds = float(timeout) if isinstance(timeout, int | float) else 60.0
+        try:
+            scored = scoring.score(self.client, messages, answer, options, seconds)
+        except scoring.ScoringUnavailable:
+            raise
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            error = self.transcript.redact(f"{type(exc).__name__}: {exc}")[:300]
+            self._record(messages, _Reply(None, None, error, {}), 1, time.monotonic() - start, fallback=True)
+            raise AgentFailure(self.name, f"scoring failed ({error})", 1) from None
+        reply = _Reply(json.dumps({"answer": answer, "options": list(options),
+                                   "logprobs": [round(x, 4) for x in scored.logprobs]}),
+                       None, None, {"input_tokens": scored.prompt_tokens, "output_tokens": 0}, scored.timings)
+        self._record(messages, reply, 1, time.monotonic() - start, fallback=False)
+        return scored
+
+    def _read_pick(self, messages: list[dict[str, str]], hidden: Callable[[], list[dict[str, str]]],
+                   order: Sequence[int], prior: Sequence[float] | None, answer: str, take: int = 1) -> MenuPick:
+        """The options a model prefers in a lettered menu (`lettered`), read from its probabilities.
+
+        `messages` show the menu in `order` (position -> option); `answer`
+        is the reply up to the letter. The letters' probabilities are divided
+        by `prior` (the run's estimate of the model's position bias); with no
+        prior yet, one more pass over `hidden()` (the same prompt, the
+        options hidden) seeds it. An endpoint that cannot score writes its
+        picks instead, under a schema of the letters (position bias kept).
+        """
+        k = len(order)
+        labels = list(scoring.LABELS[:k])
+        try:
+            scored = self._score(messages, answer, labels)
+        except scoring.ScoringUnavailable:
+            reply = self._ask_messages(letters_schema(tuple(labels), take), messages)
+            letters = list(dict.fromkeys(str(x) for x in getattr(reply, "picks", [])))
+            chosen = [list(order)[labels.index(x)] for x in letters if x in labels][:take]
+            return scoring.MenuPick(chosen=chosen, preference=[1.0 if i in chosen else 0.0 for i in range(k)],
+                                    raw=[], shown=list(order), prior=[], mode="generated")
+        raw = scoring.distribution(scored.logprobs)
+        seed = None
+        if prior is None:
+            seed = scoring.distribution(self._score(hidden(), answer, labels).logprobs)
+            prior = seed
+        by_position = scoring.debiased(raw, prior)
+        preference = [0.0] * k
+        for position, index in enumerate(order):
+            preference[index] = by_position[position]
+        chosen = sorted(range(k), key=lambda i: (-preference[i], i))[:take]
+        return scoring.MenuPick(chosen=chosen, preference=preference, raw=raw, shown=list(order), prior=list(prior),
+                                mode="scored", seed_prior=seed)
+
+    def _rate(self, messages: list[dict[str, str]], answer: str, options: Sequence[str]) -> list[float] | None:
+        """The model's preference among named `options` after `answer` (per token, so length does not count).
+
+        None when the endpoint cannot score: the caller takes code's default.
+        """
+        try:
+            scored = self._score(messages, answer, options)
+        except scoring.ScoringUnavailable:
+            return None
+        return scoring.per_token(scored.logprobs, scored.tokens)
 
     def _ask(self, schema: type[M], values: Mapping[str, str], prompt: str | None = None) -> M:
         """One validated answer in ``schema``, or `AgentFailure` after two bad replies.
@@ -94,8 +176,11 @@ class Agent:
         ``prompt`` names another prompt file of this agent (its in-run role,
         say); by default the agent's own.
         """
-        messages = (load_prompt(prompt) if prompt else self.prompt).render(**values)
-        runnable = self.client.structured(schema, max_tokens=self.max_tokens)
+        return self._ask_messages(schema, (load_prompt(prompt) if prompt else self.prompt).render(**values))
+
+    def _ask_messages(self, schema: type[M], messages: list[dict[str, str]], max_tokens: int | None = None) -> M:
+        """`_ask` with the messages already rendered."""
+        runnable = self.client.structured(schema, max_tokens=max_tokens or self.max_tokens)
         turns = messages
         for attempt in range(1, self.attempts + 1):
             start = time.monotonic()
@@ -238,3 +323,13 @@ def cap_texts(model: M) -> M:
         elif isinstance(value, list) and any(isinstance(v, BaseModel) for v in value):
             updates[name] = [cap_texts(v) if isinstance(v, BaseModel) else v for v in value]
     return model.model_copy(update=updates) if updates else model
+
+
+def lettered(lines: Sequence[str], order: Sequence[int]) -> str:
+    """A menu as a model reads it: "A: ...", one line per option, in the display `order` (position -> option)."""
+    return "\n".join(f"{scoring.LABELS[position]}: {lines[index]}" for position, index in enumerate(order))
+
+
+def hidden(k: int) -> str:
+    """The same menu with every option hidden: what the model's position bias alone makes of the letters."""
+    return "\n".join(f"{scoring.LABELS[position]}: (details hidden)" for position in range(k))

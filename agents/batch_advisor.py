@@ -13,10 +13,10 @@ from typing import Any
 
 from pydantic import Field, create_model
 
-from agents.advisor import between_trials
+from agents.advisor import best_problems, between_trials, picked_changes
 from agents.base import Agent
 from agents.records import KnobSpec, MetricInfo, TrialRecord
-from agents.schemas import Proposal, ProposalBatch, Verdict, proposal_schema
+from agents.schemas import Proposal, ProposalBatch, Verdict, menu_batch_schema, proposal_schema
 
 
 @lru_cache(maxsize=32)
@@ -56,7 +56,14 @@ class BatchAdvisor(Agent):
         Raises:
             AgentFailure: No valid batch after one retry, or the server failed.
         """
-        schema = proposal_batch_schema(tuple(knob["name"] for knob in space), size)
         values = between_trials(space, trials, metric, gradient, guidance, feedback, data)
+        if self.menu:
+            causes = best_problems(trials, metric)
+            reply = self._ask(menu_batch_schema(tuple(knob["name"] for knob in space), causes, size),
+                              {"size": str(size), **values, "problems": ", ".join(causes) or "none flagged"},
+                              prompt="advisor_batch_menu")
+            return [Proposal(changes=picked_changes(p["changes"]), expected_effect="")
+                    for p in reply.model_dump()["proposals"]][:size]
+        schema = proposal_batch_schema(tuple(knob["name"] for knob in space), size)
         batch = self._ask(schema, {"size": str(size), **values})
         return list(batch.proposals)[:size]

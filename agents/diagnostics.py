@@ -20,6 +20,11 @@ PLATEAU_TOL = 2e-3  # relative: a gain below 0.2 % of the metric is no gain
 OVERFIT_RISE = 0.05  # relative rise of val loss above its minimum
 STILL_FALLING = 0.02  # relative drop of train loss in the last epoch
 RISE_TOL = 0.02  # relative rise of train loss over an epoch that counts as rising, not noise
+UNDERFIT_FALL = 1 / 3  # train loss that fell by less than this share over the run never fit the training data
+UNSTABLE_SHARE = 0.5  # val loss reversing direction on at least half its steps ...
+UNSTABLE_STEPS = 3  # ... of at least this many
+IDLE_EPOCHS = 3  # a run whose best epoch came this many epochs before its end ...
+IDLE_SHARE = 0.5  # ... and in its first half trained the rest for nothing
 _DIVERGENCE_WORDS = re.compile(r"nan|inf|diverg|explod|overflow", re.IGNORECASE)
 
 
@@ -38,6 +43,10 @@ class Diagnostics(TypedDict):
     plateau: bool
     overfitting: bool
     underfitting: bool
+    unstable: bool
+    stopped_too_early: bool
+    ran_too_long: bool
+    train_loss_fall: float | None
 
 
 def diagnose(trial: Mapping[str, Any], metric: MetricInfo) -> Diagnostics:
@@ -49,8 +58,18 @@ def diagnose(trial: Mapping[str, Any], metric: MetricInfo) -> Diagnostics:
 
     ``gap_*`` is val loss minus train loss (positive: worse on unseen data).
     ``oscillation`` is the share of val-loss steps that reverse direction.
-    ``underfitting`` means still improving at the last epoch with train loss
-    falling: more epochs or a faster schedule would pay.
+    ``train_loss_fall`` is the share by which train loss fell from the
+    first epoch to the last.
+
+    The flags, each a fact a reader can check on the curves:
+    ``stopped_too_early``: still improving at the last epoch with train loss
+    falling, so more epochs or a faster schedule would pay.
+    ``underfitting``: train loss fell by less than `UNDERFIT_FALL` over the
+    run: the model never fit the training data (too little capacity, too
+    much regularisation, or too small a step).
+    ``ran_too_long``: the best epoch came in the first half and at least
+    `IDLE_EPOCHS` epochs before the end: the rest were trained for nothing.
+    ``unstable``: val loss reverses direction on at least half its steps.
     """
     history: list[Mapping[str, Any]] = list(trial.get("history") or [])
     train = [_num(h.get("train_loss")) for h in history]
@@ -63,19 +82,28 @@ def diagnose(trial: Mapping[str, Any], metric: MetricInfo) -> Diagnostics:
         failed and bool(_DIVERGENCE_WORDS.search(trial.get("fail_reason") or ""))
     )
     overfitting = _overfitting(train, val)
+    fall = _fall(train)
+    oscillation = _oscillation(val)
+    epochs = len(history)
     return Diagnostics(
         epochs=len(history),
         best_epoch=int(history[best].get("epoch", best + 1)) if best is not None else None,
         best_val_metric=score[best] if best is not None else None,
         gap_last=_gap(train, val, len(history) - 1),
         gap_best=_gap(train, val, best),
-        oscillation=_oscillation(val),
+        oscillation=oscillation,
         seconds_per_epoch=_mean([_num(h.get("seconds")) for h in history]),
         failed=failed,
         diverged=diverged,
         plateau=_plateau(score, metric["direction"]),
         overfitting=overfitting,
-        underfitting=not overfitting and not diverged and _still_improving(train, best, len(history)),
+        underfitting=not diverged and fall is not None and epochs >= 2 and fall < UNDERFIT_FALL,
+        unstable=not diverged and oscillation is not None and epochs - 1 >= UNSTABLE_STEPS
+        and oscillation >= UNSTABLE_SHARE,
+        stopped_too_early=not overfitting and not diverged and _still_improving(train, best, epochs),
+        ran_too_long=not diverged and best is not None and epochs - 1 - best >= IDLE_EPOCHS
+        and best + 1 <= IDLE_SHARE * epochs,
+        train_loss_fall=fall,
     )
 
 
@@ -88,6 +116,9 @@ def flags(diagnostics: Diagnostics) -> list[str]:
         "plateau": d["plateau"],
         "overfitting": d["overfitting"],
         "underfitting": d["underfitting"],
+        "unstable": d.get("unstable", False),
+        "stopped too early": d.get("stopped_too_early", False),
+        "ran too long": d.get("ran_too_long", False),
     }
     return [name for name, up in raised.items() if up]
 
@@ -183,6 +214,13 @@ def _overfitting(train: list[float], val: list[float]) -> bool:
     return rose and train[last] < train[lowest]
 
 
+def _fall(train: list[float]) -> float | None:
+    """The share by which train loss fell from the first epoch to the last (negative: it rose)."""
+    if len(train) < 2 or not math.isfinite(train[0]) or not math.isfinite(train[-1]) or train[0] <= 0:
+        return None
+    return (train[0] - train[-1]) / train[0]
+
+
 def _still_improving(train: list[float], best: int | None, epochs: int) -> bool:
     if epochs < 2 or best != epochs - 1:
         return False
@@ -224,7 +262,10 @@ def epoch_flags(diagnostics: EpochDiagnostics) -> list[str]:
     """The raised flags of a running curve, in words."""
     d = diagnostics
     extra = {"train loss rising": d["train_loss_rising"], "val worsening": d["val_worsening"]}
-    return [f for f in flags(d) if f != "failed"] + [name for name, up in extra.items() if up]
+    # A run still training has not stopped (its still-improving curve is just that), and may not have fit yet.
+    running = {"stopped too early": "still improving"}
+    return [running.get(f, f) for f in flags(d) if f not in ("failed", "underfitting")] + \
+        [name for name, up in extra.items() if up]
 
 
 def alarms(diagnostics: EpochDiagnostics) -> list[str]:

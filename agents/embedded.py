@@ -190,6 +190,7 @@ class EmbeddedServer:
             "max_tokens": 512,
             "timeout": 300.0,
             "max_retries": 1,
+            "embedded": True,
         }
         return LLMSettings(**(values | overrides))
 

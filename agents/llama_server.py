@@ -88,6 +88,112 @@ def _lean_state(llama_cls: Any, state_cls: Any) -> None:
     llama_cls.save_state, llama_cls.load_state = save_state, load_state
 
 
+def score_options(llama: Any, messages: list[dict[str, str]], answer: str, options: list[str]) -> dict[str, Any]:
+    """The log-probability of each of `options` as the continuation of `answer`, after the chat `messages`.
+
+    This is how a model too small to write picks from a menu: the prompt is
+    read once (a prefix already in the context, or in the RAM prompt cache,
+    is reused, as for a chat completion), the log-probabilities of every
+    option's first token come from the logits at the answer position, and
+    an option of several tokens is read on from there one token at a time,
+    then rolled back, so options never see each other. Only the last
+    position's logits are needed at each step, so the model needs no
+    `logits_all` (which would cost n_ctx x vocabulary floats of memory).
+    """
+    import llama_cpp
+    import numpy as np
+
+    started = time.perf_counter()
+    tokens = _chat_tokens(llama, messages, answer)
+    if getattr(llama, "cache", None):
+        try:
+            cached = llama.cache[tokens]
+            if llama_cpp.Llama.longest_token_prefix(cached.input_ids.tolist(), tokens) > \
+                    llama_cpp.Llama.longest_token_prefix(llama._input_ids.tolist(), tokens):
+                llama.load_state(cached)
+        except KeyError:
+            pass
+    reuse = min(llama_cpp.Llama.longest_token_prefix(llama._input_ids.tolist(), tokens), len(tokens) - 1)
+    llama._ctx.kv_cache_seq_rm(-1, reuse, -1)
+    llama.n_tokens = reuse
+    llama.eval(tokens[reuse:])
+    first = _log_softmax(llama, np)
+    prompt_ms = (time.perf_counter() - started) * 1000
+    if getattr(llama, "cache", None):
+        llama.cache[tokens] = llama.save_state()
+    base = llama.n_tokens
+    scored, lengths, extra = [], [], 0
+    for option in options:
+        ids = llama.tokenize(option.encode("utf-8"), add_bos=False, special=False)
+        lengths.append(len(ids))
+        total = float(first[ids[0]]) if ids else 0.0
+        for i in range(1, len(ids)):  # read on, one token at a time, from where the answer stands
+            llama.eval([ids[i - 1]])
+            total += float(_log_softmax(llama, np)[ids[i]])
+            extra += 1
+        if len(ids) > 1:
+            llama._ctx.kv_cache_seq_rm(-1, base, -1)
+            llama.n_tokens = base
+            llama._requires_eval = True  # the logits left are an option's, not the prompt's
+        scored.append(total)
+    wall_ms = (time.perf_counter() - started) * 1000
+    return {"logprobs": scored, "tokens": lengths, "prompt_tokens": len(tokens),
+            "timings": {"prompt_n": len(tokens) - reuse, "prompt_ms": round(prompt_ms, 1), "predicted_n": extra,
+                        "predicted_ms": round(max(0.0, wall_ms - prompt_ms), 1)}}
+
+
+def _chat_tokens(llama: Any, messages: list[dict[str, str]], answer: str) -> list[int]:
+    """The tokens a chat completion would read for `messages`, then the start of the assistant's `answer`."""
+    from llama_cpp import llama_chat_format
+
+    formatter = _FORMATTERS.get(id(llama))
+    if formatter is None:
+        model = llama._model
+        eos = model.token_get_text(llama.token_eos()) if llama.token_eos() != -1 else ""
+        bos = model.token_get_text(llama.token_bos()) if llama.token_bos() != -1 else ""
+        formatter = llama_chat_format.Jinja2ChatFormatter(template=llama.metadata["tokenizer.chat_template"],
+                                                          eos_token=eos, bos_token=bos)
+        _FORMATTERS[id(llama)] = formatter
+    formatted = formatter(messages=list(messages))  # type: ignore[arg-type]  # plain dicts of the OpenAI shape
+    return list(llama.tokenize((formatted.prompt + answer).encode("utf-8"), add_bos=not formatted.added_special,
+                               special=True))
+
+
+_FORMATTERS: dict[int, Any] = {}
+
+
+def _log_softmax(llama: Any, np: Any) -> Any:
+    """The log-probabilities of the next token, from the logits of the last position evaluated."""
+    logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),)).astype(np.float64)
+    logits -= logits.max()
+    return logits - np.log(np.exp(logits).sum())
+
+
+def add_score_route(app: Any) -> None:
+    """``POST /v1/lgt/score``: {messages, answer, options} -> {logprobs, tokens, prompt_tokens, timings}.
+
+    See `score_options`; ``tokens`` is each option's length in tokens.
+
+    It takes the model through llama-cpp-python's own dependency, so it
+    waits its turn behind any chat completion like every other request.
+    """
+    from fastapi import Body, Depends
+    from llama_cpp.server.app import get_llama_proxy
+    from starlette.concurrency import run_in_threadpool
+
+    async def score(body: dict[str, Any] = Body(...), proxy: Any = Depends(get_llama_proxy)) -> dict[str, Any]:  # noqa: B008
+        messages, answer, options = body.get("messages"), body.get("answer", ""), body.get("options")
+        if not isinstance(messages, list) or not isinstance(answer, str) or not isinstance(options, list) \
+                or not options or not all(isinstance(o, str) and o for o in options):
+            from fastapi import HTTPException
+
+            raise HTTPException(status_code=400, detail="needs messages (a list), answer (text) and options "
+                                                        "(non-empty texts)")
+        return await run_in_threadpool(score_options, proxy(body.get("model")), messages, answer, options)
+
+    app.post("/v1/lgt/score")(score)
+
+
 def with_timings(app: ASGIApp) -> ASGIApp:
     """Add `LAST` as ``timings`` to the JSON body of each chat-completion response.
 
@@ -156,6 +262,7 @@ def main(argv: list[str] | None = None) -> None:
     llama_cpp.Llama.create_chat_completion = _timed(llama_cpp.Llama.create_chat_completion)  # type: ignore[method-assign]
     _lean_state(llama_cpp.Llama, llama_cpp.llama.LlamaState)
     app = create_app(server_settings=server, model_settings=[model])
+    add_score_route(app)
     uvicorn.run(with_timings(app), host=server.host, port=server.port, log_level="warning")
 
 

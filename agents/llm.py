@@ -70,6 +70,9 @@ class LLMSettings:
     structured_mode: StructuredMode = "auto"
     temperature: float | None = None
     max_tokens: int = 1024
+    # The server is lgt's embedded one: a model too small to write (menu mode by default), which can also
+    # score a menu's options by their probabilities (``POST /v1/lgt/score``, `agents.scoring`).
+    embedded: bool = False
 
     @classmethod
     def from_sources(
@@ -150,12 +153,19 @@ class Timings:
 
 @dataclass(frozen=True)
 class LLMClient:
-    """A chat model plus what the agents need to call it safely."""
+    """A chat model plus what the agents need to call it safely.
+
+    ``http`` is the same httpx client the chat model sends through; menu
+    mode uses it for the embedded server's scoring route (`agents.scoring`),
+    so tests that fake the HTTP layer fake that route too.
+    """
 
     chat: ChatOpenAI
     mode: Literal["json_schema", "json_mode"]
     secrets: tuple[str, ...] = field(default=(), repr=False)
     timings: Timings = field(default_factory=Timings, repr=False)
+    http: httpx.Client | None = field(default=None, repr=False)
+    embedded: bool = False
 
     def structured(self, schema: type[BaseModel], max_tokens: int | None = None) -> Runnable[LanguageModelInput, BaseMessage]:
         """``chat`` bound to reply in ``schema`` (the request carries the JSON schema), in at most ``max_tokens``.
@@ -225,7 +235,8 @@ def make_client(settings: LLMSettings, http_client: httpx.Client | None = None) 
         http_client=http_client,
         **_token_limit(mode, settings.max_tokens),
     )
-    return LLMClient(chat=chat, mode=mode, secrets=settings.secrets, timings=timings)
+    return LLMClient(chat=chat, mode=mode, secrets=settings.secrets, timings=timings, http=http_client,
+                     embedded=settings.embedded)
 
 
 class _Ping(BaseModel):

@@ -154,8 +154,37 @@ def gradient(verdict: Verdict | EpochVerdict | None) -> str:
     """The Evaluator's latest textual gradient as a short list."""
     if verdict is None:
         return "(none yet)"
-    steps = [f"- {s.knob}: {s.direction} (confidence {s.confidence:.1f}): {s.reason}" for s in verdict.gradient]
+    steps = [f"- {s.knob}: {s.direction}" + ("" if s.confidence is None else f" (confidence {s.confidence:.1f})")
+             + f": {s.reason}" for s in verdict.gradient]
     return "\n".join([verdict.analysis, *steps])
+
+
+def picks(verdict: Verdict | None) -> str:
+    """Menu mode: the Evaluator's latest picks in a few words ("no gain, plateau; steps: raise epochs")."""
+    if verdict is None:
+        return "(none yet)"
+    steps = ", ".join(f"{_verbs.get(s.direction, s.direction)} {s.knob}" for s in verdict.gradient)
+    head = ", ".join(p for p in (verdict.outcome, verdict.diagnosis) if p) or "judged"
+    return head + (f"; steps: {steps}" if steps else "")
+
+
+_verbs = {"increase": "raise", "decrease": "lower"}
+
+
+def changed(record: TrialRecord, base: Mapping[str, Any], most: int = 4) -> str:
+    """The knobs a trial changed from `base`, by name only ("lr, epochs and 3 more"): menu mode's short prompts."""
+    names = list(diff(record.get("config") or {}, base))
+    if not names:
+        return "nothing changed"
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def brief(trial: TrialRecord | None, metric: MetricInfo) -> str:
+    """A trial as a menu-mode prompt needs it: number, score, raised flags (no config)."""
+    if trial is None:
+        return "(none: this is the first completed trial)"
+    raised = flags(diagnose(trial, metric))
+    return f"#{trial.get('number')} {score(trial, metric)}; its curves: {', '.join(raised) or 'no problem flagged'}"
 
 
 def feedback(notes: str | Sequence[str]) -> str:
@@ -164,12 +193,15 @@ def feedback(notes: str | Sequence[str]) -> str:
     return "\n".join(f"- {n}" for n in notes) if notes else "(none)"
 
 
-def changes(record: TrialRecord) -> str:
-    """What the trial changed and why, as recorded."""
+def changes(record: TrialRecord, most: int | None = None) -> str:
+    """What the trial changed and why, as recorded; with `most`, that many changes and no reasons."""
     made: Mapping[str, Any] = record.get("changes") or {}
     reasons: Mapping[str, str] = record.get("reasons") or {}
     if not made:
         return "(no changes recorded)"
+    if most is not None:
+        shown = "; ".join(f"{k}={value(v)}" for k, v in list(made.items())[:most])
+        return shown + (f" and {len(made) - most} more" if len(made) > most else "")
     return "; ".join(f"{k}={value(v)}" + (f" (why: {reasons[k]})" if reasons.get(k) else "") for k, v in made.items())
 
 
@@ -187,8 +219,11 @@ def diagnostics(d: Diagnostics) -> str:
     return "; ".join(parts)
 
 
-def outcomes(records: Sequence[TrialRecord], metric: MetricInfo, limit: int = 8) -> str:
-    """Each trial's changes and what they did to the best-so-far, oldest first; the last ``limit``."""
+def outcomes(records: Sequence[TrialRecord], metric: MetricInfo, limit: int = 8, most: int | None = None) -> str:
+    """Each trial's changes and what they did to the best-so-far, oldest first; the last ``limit``.
+
+    `most`: at most that many changes per trial, without their reasons (menu mode's short prompts).
+    """
     lines: list[str] = []
     best_value: float | None = None
     for record in records:
@@ -199,7 +234,7 @@ def outcomes(records: Sequence[TrialRecord], metric: MetricInfo, limit: int = 8)
             verdict, best_value = f"{score(record, metric)}: NEW BEST{delta}", val(record)
         else:
             verdict = f"{score(record, metric)}: no gain ({val(record) - best_value:+.3g} vs best)"
-        lines.append(f"#{record.get('number')} ({record.get('source', '?')}) {changes(record)} -> {verdict}")
+        lines.append(f"#{record.get('number')} ({record.get('source', '?')}) {changes(record, most)} -> {verdict}")
     omitted = len(lines) - limit
     return (
         "\n".join(([f"({omitted} earlier trials omitted)"] if omitted > 0 else []) + lines[-limit:])

@@ -15,8 +15,9 @@ so no reply can bloat a prompt, a file or the storage.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field, create_model, field_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -44,11 +45,17 @@ def _text(description: str, max_chars: int) -> Any:
 
 
 class Change(BaseModel):
-    """One knob set to one value, with the engineer's reason."""
+    """One knob set to one value, with the engineer's reason.
+
+    In menu mode (`--words menu`) the model gives a ``cause`` from
+    `agents.diagnoses.DIAGNOSES` instead of a ``reason``, and code renders
+    the reason from it and the numbers.
+    """
 
     knob: str = _text("name of a knob from the search space", NAME_CHARS)
     value: str | float | int | bool = Field(description="the new value, inside the knob's range")
     reason: str = _text("why this value, citing the evidence", REASON_CHARS)
+    cause: SkipJsonSchema[str | None] = None
 
 
 class Proposal(BaseModel):
@@ -59,12 +66,20 @@ class Proposal(BaseModel):
 
 
 class Choice(BaseModel):
-    """The Advisor's pick among code's candidates (hybrid proposer), at most two knobs adjusted, and why."""
+    """The Advisor's pick among code's candidates (hybrid proposer), at most two knobs adjusted, and why.
+
+    In menu mode the pick is read from the model's probabilities over the
+    candidates (`agents.advisor.Advisor.pick`): ``reason`` and
+    ``expected_effect`` stay empty, ``cause`` names what the pick acts on,
+    and ``scores`` keeps how the model rated each candidate.
+    """
 
     pick: int = Field(description="the number of the chosen candidate")
     adjust: list[Change] = Field(default_factory=list, max_length=MAX_ADJUST)
     reason: str = _text("why this candidate, one sentence citing its evidence", REASON_CHARS)
     expected_effect: str = _text("what should happen to the validation metric", EFFECT_CHARS)
+    cause: SkipJsonSchema[str | None] = None
+    scores: SkipJsonSchema[dict[str, Any] | None] = None
 
 
 class ProposalBatch(BaseModel):
@@ -83,7 +98,10 @@ class GradientStep(BaseModel):
         json_schema_extra={"maxLength": NAME_CHARS + 10},
     )
     reason: str = _text("the evidence in the curves or the comparison", REASON_CHARS)
-    confidence: float = Field(ge=0.0, le=1.0, description="0 = a guess, 1 = certain")
+    # None in menu mode only (a pick has no confidence); the schema sent to a model still asks for a number.
+    confidence: Annotated[float, Field(ge=0.0, le=1.0)] | SkipJsonSchema[None] = Field(
+        description="0 = a guess, 1 = certain")
+    cause: SkipJsonSchema[str | None] = None  # menu mode: the diagnosis the step acts on
 
     @field_validator("confidence", mode="before")
     @classmethod
@@ -107,6 +125,9 @@ class Verdict(BaseModel):
     analysis: str = _text("what the curves and the comparison show", ANALYSIS_CHARS)
     gradient: list[GradientStep] = Field(max_length=MAX_STEPS, json_schema_extra={"maxItems": ASKED_STEPS})
     correction: SkipJsonSchema[str | None] = None
+    outcome: SkipJsonSchema[str | None] = None  # menu mode: the picks the analysis is rendered from
+    diagnosis: SkipJsonSchema[str | None] = None
+    scores: SkipJsonSchema[dict[str, Any] | None] = None  # menu mode: how the steps were read (`agents.scoring`)
 
 
 class EpochVerdict(BaseModel):
@@ -121,6 +142,7 @@ class EpochVerdict(BaseModel):
     analysis: str = _text("what the curve so far shows", ANALYSIS_CHARS)
     gradient: list[GradientStep] = Field(max_length=MAX_STEPS)
     correction: SkipJsonSchema[str | None] = None
+    diagnosis: SkipJsonSchema[str | None] = None  # menu mode
 
 
 class EpochProposal(BaseModel):
@@ -135,6 +157,8 @@ class Guidance(BaseModel):
 
     guidance: str = _text("standing advice for the Advisor, a few short rules", GUIDANCE_CHARS)
     reason_for_change: str = _text("what in the record made you change it", REASON_CHARS)
+    rules: SkipJsonSchema[list[dict[str, Any]] | None] = None  # menu mode: the rules picked, rendered by code
+    scores: SkipJsonSchema[dict[str, Any] | None] = None  # menu mode: how they were read (`agents.scoring`)
 
 
 @lru_cache(maxsize=32)
@@ -206,7 +230,68 @@ def _with_gradient(base: type[V], knobs: tuple[str, ...]) -> type[V]:
                         gradient=(steps, Field(max_length=MAX_STEPS, json_schema_extra={"maxItems": ASKED_STEPS})))
 
 
+def _one_of(values: tuple[Any, ...]) -> Any:
+    """A `Literal` of values known at run time: an enum in the JSON schema, so a grammar allows only these."""
+    return Literal[values]
+
+
 def _knob_type(knobs: tuple[str, ...]) -> Any:
     if not knobs:
         raise ValueError("the search space has no knobs")
     return Literal[knobs]
+
+
+# --- menu mode: closed lists only, no free text -------------------------------------------------------------------
+
+def directions(space: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The gradient directions a menu offers: up, down, or a switch to a choice of an unordered categorical knob."""
+    switches = sorted({f"switch to {c}" for k in space if k.get("type") == "categorical" and not k.get("ordered")
+                       for c in k.get("choices") or () if len(f"switch to {c}") <= NAME_CHARS + 10})
+    return ("increase", "decrease", *switches)
+
+
+def _menu_change(knobs: tuple[str, ...], causes: tuple[str, ...], name: str) -> Any:
+    fields: dict[str, Any] = {"knob": (_knob_type(knobs), Field(description="a knob name")),
+                              "value": (str | float | int | bool, Field(description="the new value, inside its range"))}
+    if causes:
+        fields["cause"] = (_one_of(causes), Field(description="the problem this change acts on"))
+    return create_model(name, **fields)
+
+
+@lru_cache(maxsize=64)
+def menu_proposal_schema(knobs: tuple[str, ...], causes: tuple[str, ...], *, epoch: bool = False) -> type[BaseModel]:
+    """Menu-mode changes: (knob, value, cause) each; between trials one to three, inside a run zero to two."""
+    change = _menu_change(knobs, causes, "MenuChange")
+    low, high = (0, 2) if epoch else (1, 3)
+    return create_model("MenuEpochProposal" if epoch else "MenuProposal",
+                        changes=(list[change], Field(min_length=low, max_length=high)))  # type: ignore[valid-type]
+
+
+@lru_cache(maxsize=64)
+def menu_batch_schema(knobs: tuple[str, ...], causes: tuple[str, ...], size: int) -> type[BaseModel]:
+    """Menu-mode proposals for a parallel round: one to `size` lists of (knob, value, cause)."""
+    change = _menu_change(knobs, causes, "MenuChange")
+    proposal = create_model("MenuBatchItem", changes=(list[change], Field(min_length=1, max_length=3)))  # type: ignore[valid-type]
+    return create_model("MenuBatch", proposals=(list[proposal], Field(min_length=1, max_length=size)))  # type: ignore[valid-type]
+
+
+@lru_cache(maxsize=64)
+def menu_epoch_verdict_schema(knobs: tuple[str, ...], moves: tuple[str, ...], problems: tuple[str, ...],
+                              causes: tuple[str, ...]) -> type[BaseModel]:
+    """The in-run Evaluator's picks: healthy or not, the main problem, up to two steps on dynamic knobs."""
+    fields: dict[str, Any] = {"healthy": (bool, Field(description="true when nothing should change"))}
+    if len(problems) > 1:
+        fields["diagnosis"] = (_one_of(problems), Field(description="the main problem of the curve"))
+    if causes:
+        step = create_model("MenuStep", knob=(_knob_type(knobs), Field(description="a knob name")),
+                            direction=(_one_of(moves), Field(description="which way to move it next")),
+                            cause=(_one_of(causes), Field(description="the problem this step acts on")))
+        fields["gradient"] = (list[step], Field(max_length=ASKED_STEPS))  # type: ignore[valid-type]
+    return create_model("MenuEpochVerdict", **fields)
+
+
+@lru_cache(maxsize=64)
+def letters_schema(labels: tuple[str, ...], take: int) -> type[BaseModel]:
+    """A menu's letters as an answer to write (endpoints that cannot score): one to `take` of `labels`."""
+    picks: Any = list[_one_of(labels)]  # type: ignore[misc]  # a type built at run time
+    return create_model("MenuLetters", picks=(picks, Field(min_length=1, max_length=take)))

@@ -242,10 +242,85 @@ def outcome_claims(text: str, *, new_best: bool, first: bool) -> list[str]:
     return problems
 
 
+# Filler: the goal restated ("maximize val accuracy"), praise, chat, tautology. A sentence with one of these was
+# not written to inform, whatever else it names (issue 18 quotes real ones from committed change logs).
+_FILLER = re.compile("|".join((  # noqa: FLY002 - one pattern per line reads better than one long f-string
+    r"\bmaxim(?:i[sz]e[sd]?|i[sz]ing|i[sz]ation|ally|ing|a)\b",  # "maximize val accuracy", "maximally improve"
+    (r"\b(?:minimi[sz](?:e[sd]?|ing)|optimi[sz](?:e[sd]?|ing))\b(?:\s+\w+){0,3}?\s+(?:val(?:idation)?\s+)?"
+     r"(?:accuracy|mae|metric|score|results?|performance|value|tuning|hyperparameters?|configurations?)\b"),
+    r"\boptimal (?:one|configuration|config|choice|results?|performance|way|to)\b",
+    r"\bnext best (?:configuration|config|one)\b",
+    r"\b(?:improve|increase|boost|enhance)s? (?:the |your |our |its )?(?:results?|performance|the last one)\b",
+    r"\b(?:great|good|nice) way\b", r"\ba lot of work\b", r"\bi'?m going to\b", r"\bi will\b", r"\bwill help you\b",
+    r"\byour (?:data|model|analysis)\b", r"\bgives? you\b", r"\bbest of it\b", r"\bsatisf\w* (?:the )?\w* ?problem\b",
+    r"\b(?:newest|new|latest|last) (?:trial|one|data ?set)(?:'s)? is (?:the|a) (?:newest|new|latest|last|great)\b",
+    r"\bdata ?sets? .*\b(?:released|updated)\b",
+)), re.IGNORECASE)
+# What a reader can observe: a diagnosis, or a curve's or metric's movement, or an epoch of it.
+_DIAGNOSIS_WORDS = re.compile(
+    r"\b(?:over-?fit\w*|under-?fit\w*|plateau\w*|diverg\w*|unstable|instabilit\w*|oscillat\w*|converg\w*|stall\w*|"
+    r"flatten\w*|spik\w*|explod\w*|nan|saturat\w*|nois\w*|generali[sz]\w*|memori[sz]\w*|gap)\b", re.IGNORECASE)
+_CURVE_TERMS = re.compile(r"\b(?:loss|losses|accuracy|mae|error|r2|metric|score|curves?)\b", re.IGNORECASE)
+_MOVED = re.compile(
+    r"\b(?:rose|ris(?:es|ing|en)|climb\w*|fell|fall(?:s|ing|en)|dropp\w*|drops|declin\w*|improv(?:ed|ing)|"
+    r"worsen\w*|increas(?:ed|ing)|decreas(?:ed|ing)|jump\w*|went|kept|still|peak\w*|stopp\w*|stuck|gain\w*|"
+    r"lost|higher|lower|better|worse|reached|ended|moved|barely|settl\w*|recover\w*|cut|clos\w*|widen\w*|"
+    r"narrow\w*|steadi\w*|stayed|remained|below|above)\b", re.IGNORECASE)
+_EPOCH_MENTION = re.compile(r"\b(?:epochs? \d+|\d+ epochs?|(?:best|last|final|first|early|later) epochs?)\b",
+                            re.IGNORECASE)
+
+
+def says_nothing(text: str, knobs: Sequence[str]) -> list[str]:
+    """Problems: `text` is filler, or names no knob of the run and nothing observable.
+
+    Observable: a diagnosis (overfitting, a plateau, divergence, ...), a
+    curve's or metric's movement ("val loss flattened", "accuracy 0.93"),
+    an epoch of it. A sentence that passes every other check can still say
+    nothing ("The newest trial is the newest one"; "maximize val accuracy
+    by switching to the next best configuration"): such text is refused
+    and replaced like any failing one.
+    """
+    lowered = " ".join(text.split())
+    filler = _FILLER.search(lowered)
+    if filler:
+        return [f"filler ({filler.group(0)!r}), not evidence"]
+    if any(re.search(rf"\b{re.escape(name)}(?:s|es)?\b", lowered, re.IGNORECASE)
+           for knob in knobs for name in _spoken(knob)):  # "learning rates" names the learning rate too
+        return []
+    if _DIAGNOSIS_WORDS.search(lowered) or _EPOCH_MENTION.search(lowered):
+        return []
+    if _CURVE_TERMS.search(lowered) and (_MOVED.search(lowered) or numbers(lowered)):
+        return []
+    return ["names no knob and nothing observable (a diagnosis, a curve's movement, a metric's change)"]
+
+
+# Diagnoses a free text may claim of the newest trial, as `agents.diagnostics.flags` names them.
+_CLAIMS = {"overfitting": r"over-?fit\w*", "diverged": r"diverg\w*|explod\w*", "plateau": r"plateau\w*",
+           "underfitting": r"under-?fit\w*", "unstable": r"unstable|instabilit\w*|oscillat\w*"}
+
+
+def diagnosis_claims(text: str, raised: Sequence[str]) -> list[str]:
+    """Problems: `text` says the trial shows a diagnosis that the code-computed flags (`raised`) do not.
+
+    "no sign of overfitting" is not a claim (a negation before it).
+    """
+    lowered = " ".join(text.lower().split())
+    problems = []
+    for diagnosis, pattern in _CLAIMS.items():
+        if diagnosis in raised:
+            continue
+        for found in re.finditer(rf"\b(?:{pattern})\b", lowered):
+            if not _NEGATION.search(lowered[:found.start()]):
+                problems.append(f"says {found.group(0)!r}, but the code-computed flags show no {diagnosis}")
+                break
+    return problems
+
+
 def check_reason(text: str, changes: Mapping[str, tuple[Any, Any]], knobs: Mapping[str, Mapping[str, Any]],
                  *, max_chars: int, facts: set[float] | None = None, echoes: Sequence[str] = ()) -> list[str]:
     """Every check a reason (or an expected effect) must pass; `facts`: the numbers it may cite (None: any)."""
     return [*is_words(text, max_chars=max_chars, knobs=list(knobs), echoes=echoes), *one_sentence(text),
+            *says_nothing(text, list(knobs)),
             *unknown_knobs(text, list(knobs)), *contradictions(text, changes, knobs),
             *([] if facts is None else ungrounded(text, facts | grounding(*changes.values()))),
             *out_of_range(text, knobs)]
@@ -277,7 +352,7 @@ def check_step(knob: str, direction: str, reason: str, knobs: Mapping[str, Mappi
     said = _direction_of(reason, knob)
     way = {"increase": "up", "decrease": "down"}.get(direction)
     reason_problems = [*is_words(reason, max_chars=max_chars, knobs=list(knobs), echoes=echoes), *one_sentence(reason),
-                       *unknown_knobs(reason, list(knobs)), *out_of_range(reason, knobs),
+                       *says_nothing(reason, list(knobs)), *unknown_knobs(reason, list(knobs)), *out_of_range(reason, knobs),
                        *([] if facts is None else ungrounded(reason, facts))]
     if way and said and way not in said:
         reason_problems.append(f"its reason moves {knob} the other way from '{direction}'")
@@ -287,8 +362,8 @@ def check_step(knob: str, direction: str, reason: str, knobs: Mapping[str, Mappi
 def check_guidance(text: str, knobs: Mapping[str, Mapping[str, Any]], *, max_chars: int) -> list[str]:
     """Guidance must be words (each rule a line), name only knobs that exist, and keep their values in range."""
     copied = ["copies the prompt or JSON, not rules"] if any(c in text for c in "{}|") else []
-    return [*is_words(text, max_chars=max_chars, knobs=list(knobs)), *copied, *unknown_knobs(text, list(knobs)),
-            *out_of_range(text, knobs)]
+    return [*is_words(text, max_chars=max_chars, knobs=list(knobs)), *copied, *says_nothing(text, list(knobs)),
+            *unknown_knobs(text, list(knobs)), *out_of_range(text, knobs)]
 
 
 def _v(value: Any) -> str:

@@ -260,6 +260,8 @@ def _decide(target: Target, run: TrainingRun, schedule: Sequence[Mapping[str, An
         verdict = evaluator.judge_epoch(space=space, run=record, metric=metric, diagnostics=facts)
     except AgentFailure as exc:
         return Decision("fallback", notes=[f"Evaluator failed ({exc}); no change this epoch"])
+    if verdict.diagnosis is not None:  # menu mode: picks, checked and written out by code
+        verdict = words.picked_epoch_verdict(verdict, record, facts, metric)
     judged = {"healthy": verdict.healthy, "analysis": verdict.analysis, "correction": verdict.correction}
     if verdict.healthy:
         return Decision("evaluator", verdict=judged)
@@ -269,7 +271,8 @@ def _decide(target: Target, run: TrainingRun, schedule: Sequence[Mapping[str, An
     except AgentFailure as exc:
         return Decision("fallback", verdict=judged, notes=[f"Advisor failed ({exc}); no change this epoch"])
     before = dict(run.config)
-    vetted = vet_changes(target.space, run, [c.model_dump() for c in proposal.changes])
+    vetted = vet_changes(target.space, run, words.picked_epoch_reasons([c.model_dump() for c in proposal.changes],
+                                                                       record, facts, metric))
     reasons, replaced = words.checked_epoch_reasons(
         vetted.reasons, {k: (before.get(k), v) for k, v in vetted.changes.items()},
         {k["name"]: dict(k) for k in space}, epoch_flags(facts), run.epoch, metric, words.facts_of(dict(record)))

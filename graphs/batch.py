@@ -20,6 +20,7 @@ from typing import Any
 from langgraph.graph import START, StateGraph
 from langgraph.runtime import Runtime
 
+from agents import scoring
 from agents.records import TrialRecord
 from graphs import proposers, rounds
 from graphs.state import Deps, TuningState
@@ -79,7 +80,7 @@ def evaluate_batch(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]
                 float(entry["val_metric"] or 0.0), top["val_metric"])):
             top = entry
     judged = top or entries[0]
-    judged["verdict"] = verdict = rounds.judge(deps, judged, best)
+    judged["verdict"] = verdict = rounds.judge(deps, judged, best, state)
     deps.recorder.note_verdict(state["round"], judged["number"], verdict)
     for entry in entries:
         deps.progress.on_verdict(entry)
@@ -89,6 +90,7 @@ def evaluate_batch(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]
         "trials": new_trials, "round": state["round"] + 1,
         "best": new_trials.index(top) if improved and top is not None else state.get("best"),
         "pending_batch": None, "batch_results": None, "last_verdict": verdict,
+        "pick_prior": scoring.folded(state.get("pick_prior"), [verdict.get("scores") or {}]),
         "feedback": "; ".join(n for e in entries for n in e.get("notes", [])) or None}
 
 
@@ -103,4 +105,5 @@ def advise_batch(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
     rounds.stop_if_llm_is_down(state, deps)
     size = min(deps.parallel, state["budget"] - len(state["trials"]))
-    return {"pending_batch": [c.to_dict() for c in proposers.propose_batch(state, deps, size)], "feedback": None}
+    batch = proposers.propose_batch(state, deps, size)
+    return {"pending_batch": [c.to_dict() for c in batch], "feedback": None, **proposers.prior_update(state, batch)}

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents import diagnose, summarize_curve
+from agents.diagnoses import remedy
 from agents.diagnostics import flags
 from agents.records import MetricInfo, TrialRecord, scored, val
+from agents.wording import move
 from tuning_targets import Config
 
 # Texts lgt writes in place of an LLM's that failed a check start with this, so a reader can tell.
@@ -138,6 +140,44 @@ def option_line(index: int, option: Option) -> str:
     more = len(option.support) - len(shown)
     evidence += f" (and {more} more knob{'s' if more > 1 else ''})" if more > 0 and evidence else ""
     return head + (f"; {rating}" if rating else "") + (f"\n   evidence: {evidence}" if evidence else "")
+
+
+MENU_MOVES = 3  # changes per candidate a menu-mode Advisor reads: its prompt is read every round
+
+
+def acts_on(option: Option, problems: Sequence[str], knobs: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
+    """For each of the best trial's `problems`, the option's changes that are the playbook's remedy for it.
+
+    E.g. {"overfitting": ["dropout 0.1 -> 0.3"]}: what a reader (and the
+    Advisor) can check against `agents.diagnoses.REMEDIES`.
+    """
+    found: dict[str, list[str]] = {}
+    for problem in problems:
+        for knob, (old, new) in option.changes.items():
+            wanted = remedy(problem, knob)
+            way = move(old, new, knobs.get(knob, {}).get("choices") if knobs.get(knob, {}).get("type") ==
+                       "categorical" else None)
+            if wanted is not None and way == {"increase": "up", "decrease": "down"}[wanted]:
+                found.setdefault(problem, []).append(f"{knob} {fmt(old)} -> {fmt(new)}")
+    return found
+
+
+def menu_option_line(option: Option, problems: Sequence[str], knobs: Mapping[str, Mapping[str, Any]]) -> str:
+    """An option as a menu-mode Advisor reads it: a few changes, origin, TPE's rank, and the problems it acts on.
+
+    Shorter than `option_line` (no evidence sentences): the embedded model
+    reads this every round, and what it needs is which candidate does what.
+    """
+    notable = sorted(option.changes, key=lambda k: not _departs(option.support.get(k, "")))[:MENU_MOVES]
+    moves = ", ".join(f"{k} {fmt(a)} -> {fmt(b)}" for k, (a, b) in option.changes.items() if k in notable)
+    hidden = len(option.changes) - len(notable)
+    moves = (moves + (f" and {hidden} more" if hidden > 0 else "")) or "no change"
+    rating = option.tpe_rating()
+    about = [ORIGINS.get(option.origin, option.origin), *([rating] if rating else [])]
+    acting = acts_on(option, problems, knobs)
+    if acting:
+        about.append("acts on " + ", ".join(acting))
+    return f"{moves} | {'; '.join(about)}"
 
 
 def _departs(support: str) -> bool:

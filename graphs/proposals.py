@@ -39,6 +39,9 @@ class Candidate:
     pick: int | None = None
     departed: bool | None = None
     gated: bool = False
+    cause: str | None = None  # menu mode: the best trial's problem the Advisor's pick acts on
+    causes: dict[str, str] = field(default_factory=dict)  # menu mode: knob -> the problem a proposed change acts on
+    choice: dict[str, Any] = field(default_factory=dict)  # how the Advisor's pick was read (`agents.scoring`)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -56,6 +59,11 @@ def apply_proposal(space: SearchSpace, base: Config, changes: list[dict[str, Any
     checked = space.validate(raw, base=base, strict=False)
     applied = {k: checked.config[k] for k in raw if k in space and checked.config[k] != base[k]}
     return checked.config, applied, {k: reasons[k] for k in applied if k in reasons}, checked.notes
+
+
+def causes_of(changes: list[dict[str, Any]]) -> dict[str, str]:
+    """Menu mode: knob -> the problem its change acts on, as the Advisor picked it."""
+    return {str(c["knob"]): str(c["cause"]) for c in changes if c.get("cause")}
 
 
 def perturb(space: SearchSpace, config: Config, tried: set[str], rng: random.Random) -> tuple[Config, list[str]]:

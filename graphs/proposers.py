@@ -27,12 +27,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agents import AgentFailure, Verdict
+from agents import AgentFailure, Verdict, scoring
 from agents.records import TrialRecord, scored, val
 from agents.wording import grounding
 from graphs import rounds, words
-from graphs.evidence import Option, changes_between, knob_support, option_line, rank, with_support
-from graphs.proposals import Candidate, apply_proposal
+from graphs.evidence import (
+    Option,
+    changes_between,
+    knob_support,
+    menu_option_line,
+    option_line,
+    rank,
+    with_support,
+)
+from graphs.proposals import Candidate, apply_proposal, causes_of
 from graphs.state import Deps, TuningState
 from tuning_targets import Config, SearchSpace, config_key
 from tuning_targets.space import CategoricalKnob, FloatKnob, IntKnob
@@ -41,6 +49,7 @@ GATE_FREE = 2  # departures allowed before their record is judged
 GATE_SHARE = 0.4  # the most of a run's rounds that may depart from candidate 0
 GATE_MARGIN = 0.05  # how much worse than TPE's picks (mean rank share) departures may do
 GRADIENT_STEPS = 2
+DEPART_RATIO = 1.5  # menu mode: how much more the Advisor must prefer a candidate over TPE's pick to depart
 
 
 @dataclass
@@ -70,6 +79,12 @@ class Round:
 def propose(state: TuningState, deps: Deps) -> Candidate:
     """The round's candidate, by the run's proposer."""
     return PROPOSERS[deps.proposer](Round.of(state, deps))
+
+
+def prior_update(state: TuningState, candidates: Sequence[Candidate]) -> dict[str, Any]:
+    """The state's position record (`pick_prior`) with this round's scored picks folded in (`agents.scoring`)."""
+    picks = [c.choice for c in candidates if c.choice.get("mode") == "scored"]
+    return {"pick_prior": scoring.folded(state.get("pick_prior"), picks)} if picks else {}
 
 
 def checked_words(r: Round, candidate: Candidate, option: Option | None, shown: Sequence[str] = ()) -> Candidate:
@@ -193,6 +208,8 @@ def propose_hybrid(r: Round) -> Candidate:
     assert deps.advisor is not None, "the hybrid proposer needs an Advisor"
     found = options(r)
     is_open, why = gate(r.trials, deps.target.direction == "maximize")
+    if deps.words == "menu":
+        return _picked(r, found, is_open, why)
     lines = [option_line(i, o) for i, o in enumerate(found)]
     feedback: Any = r.state.get("feedback") or ()
     notes: list[str] = []
@@ -221,7 +238,52 @@ def propose_hybrid(r: Round) -> Candidate:
                          gated=True)
     candidate = Candidate(config, "advisor" if departed else "tpe", reasons=adjusted_reasons,
                           expected_effect=choice.expected_effect, notes=notes, rationale=choice.reason,
-                          pick=choice.pick, departed=departed)
+                          pick=choice.pick, departed=departed,
+                          choice={"mode": "generated", "shown": list(range(len(found)))})
+    return checked_words(r, candidate, option, lines)
+
+
+def _picked(r: Round, found: list[Option], is_open: bool, why: str) -> Candidate:
+    """Menu mode: the Advisor's pick read from its probabilities (`agents.Advisor.pick`), then the margin and the gate.
+
+    The candidates are shown in an order shuffled per round, and the
+    model's position prior (kept in the run's state, `pick_prior`) is
+    divided out of its letter probabilities. A pick other than TPE's
+    candidate 0 must be preferred `DEPART_RATIO` times over it to depart:
+    a small model's preferences are close to even, and a near-tie is no
+    reason to leave TPE's pick.
+    """
+    deps = r.deps
+    assert deps.advisor is not None, "the hybrid proposer needs an Advisor"
+    if len(found) == 1:  # nothing to choose between (no region yet, no gradient that moves anything)
+        return _anchored(r, found[0], "tpe")
+    problems = list(words.problems_of(r.best, deps.metric))
+    order = scoring.shuffled(len(found), deps.seed * 1000 + r.state["round"])
+    lines = [menu_option_line(o, problems, r.knobs) for o in found]
+    try:
+        choice = deps.advisor.pick(space=deps.target.space.describe(), trials=r.trials, metric=deps.metric,
+                                   candidates=lines, order=order,
+                                   position_prior=scoring.prior(r.state.get("pick_prior") or {}, len(found)),
+                                   causes=problems, gradient=rounds.last_gradient(r.state),
+                                   guidance=r.state.get("guidance") or None, data=deps.data_profile)
+    except AgentFailure as exc:
+        return _anchored(r, found[0], "fallback", f"Advisor failed ({exc}); TPE's candidate 0 trains")
+    scores = dict(choice.scores or {})
+    scores |= {"position": list(order).index(choice.pick), "label": scoring.LABELS[list(order).index(choice.pick)]}
+    preference = scores.get("preference")
+    margin = (preference[choice.pick] / max(preference[0], 1e-9)) if preference else None
+    if choice.pick != 0 and margin is not None and margin < DEPART_RATIO:
+        return _anchored(r, found[0], "tpe", f"the Advisor leaned to candidate {choice.pick} ({margin:.2f}x its "
+                                             f"preference for TPE's pick, short of the {DEPART_RATIO}x a departure "
+                                             f"needs), so TPE's candidate 0 trains", pick=choice.pick,
+                         departed=False, gated=True, choice=scores)
+    if choice.pick != 0 and not is_open:
+        return _anchored(r, found[0], "tpe", f"gate: {why}, so TPE's candidate 0 trains instead of the Advisor's "
+                                             f"pick (candidate {choice.pick})", pick=choice.pick, departed=False,
+                         gated=True, choice=scores)
+    option = found[choice.pick]
+    candidate = Candidate(dict(option.config), "advisor" if choice.pick != 0 else "tpe", pick=choice.pick,
+                          departed=choice.pick != 0, cause=choice.cause, choice=scores)
     return checked_words(r, candidate, option, lines)
 
 
@@ -245,7 +307,8 @@ def propose_llm(r: Round) -> Candidate:
                              f"Advisor failed ({exc}); TPE suggested this round")
         dumped = proposal.model_dump()
         config, changes, reasons, notes = apply_proposal(space, r.base, dumped["changes"])
-        candidate = Candidate(config, "advisor", changes, reasons, dumped.get("expected_effect", ""), notes)
+        candidate = Candidate(config, "advisor", changes, reasons, dumped.get("expected_effect", ""), notes,
+                              causes=causes_of(dumped["changes"]))
         if config_key(config) not in r.tried:
             return checked_words(r, candidate, None)
         feedback = ("That config was already run (" + (", ".join(f"{k}={v}" for k, v in changes.items())
@@ -278,13 +341,33 @@ def propose_batch(state: TuningState, deps: Deps, size: int) -> list[Candidate]:
     if deps.proposer != "hybrid" or not extra:
         return anchored
     assert deps.advisor is not None, "the hybrid proposer needs an Advisor"
+    lines = [option_line(i, o) for i, o in enumerate(everything)]
+    problems = list(words.problems_of(r.best, deps.metric))
     try:
-        choice = deps.advisor.choose(space=deps.target.space.describe(), trials=r.trials, metric=deps.metric,
-                                     candidates=[option_line(i, o) for i, o in enumerate(everything)],
-                                     gradient=rounds.last_gradient(state), guidance=state.get("guidance") or None,
-                                     feedback=state.get("feedback") or (), data=deps.data_profile)
+        if deps.words == "menu":
+            order = scoring.shuffled(len(everything), deps.seed * 1000 + state["round"])
+            lines = [menu_option_line(o, problems, r.knobs) for o in everything]
+            choice = deps.advisor.pick(space=deps.target.space.describe(), trials=r.trials, metric=deps.metric,
+                                       candidates=lines, order=order, causes=problems,
+                                       position_prior=scoring.prior(state.get("pick_prior") or {}, len(everything)),
+                                       gradient=rounds.last_gradient(state), guidance=state.get("guidance") or None,
+                                       data=deps.data_profile)
+        else:
+            choice = deps.advisor.choose(space=deps.target.space.describe(), trials=r.trials, metric=deps.metric,
+                                         candidates=lines, gradient=rounds.last_gradient(state),
+                                         guidance=state.get("guidance") or None,
+                                         feedback=state.get("feedback") or (), data=deps.data_profile)
     except AgentFailure as exc:
         deps.progress.on_message(f"  advisor unavailable ({exc}); TPE fills the round")
+        return anchored
+    scores = dict(choice.scores or {"mode": "generated", "shown": list(range(len(everything)))})
+    anchored[-1].choice = scores
+    preference = scores.get("preference")
+    if preference and choice.pick >= len(anchored) and \
+            preference[choice.pick] < DEPART_RATIO * max(preference[len(anchored) - 1], 1e-9):
+        anchored[-1].notes.append(f"the Advisor leaned to candidate {choice.pick}, short of the {DEPART_RATIO}x "
+                                  f"preference over TPE's pick a departure needs")
+        anchored[-1].pick = choice.pick
         return anchored
     option = everything[choice.pick]
     config, _, reasons, notes = apply_proposal(deps.target.space, option.config, [c.model_dump() for c in choice.adjust])
@@ -298,8 +381,8 @@ def propose_batch(state: TuningState, deps: Deps, size: int) -> list[Candidate]:
         anchored[-1].gated, anchored[-1].pick = True, choice.pick
         return anchored
     pick = checked_words(r, Candidate(config, "advisor", reasons=reasons, expected_effect=choice.expected_effect,
-                                      notes=notes, rationale=choice.reason, pick=choice.pick, departed=True), option,
-                         [option_line(i, o) for i, o in enumerate(everything)])
+                                      notes=notes, rationale=choice.reason, pick=choice.pick, departed=True,
+                                      cause=choice.cause, choice=scores), option, lines)
     return [*anchored[:-1], pick]
 
 
@@ -328,7 +411,8 @@ def _free_batch(r: Round, size: int) -> list[Candidate]:
         for proposal in proposals[:wanted]:
             dumped = proposal.model_dump()
             config, changes, reasons, notes = apply_proposal(space, r.base, dumped["changes"])
-            candidate = Candidate(config, "advisor", changes, reasons, dumped.get("expected_effect", ""), notes)
+            candidate = Candidate(config, "advisor", changes, reasons, dumped.get("expected_effect", ""), notes,
+                                  causes=causes_of(dumped["changes"]))
             if config_key(config) in tried:
                 candidate.notes.append("repeated a config already run or proposed in this batch")
                 repeats.append(candidate)

@@ -31,6 +31,15 @@ class CandidateChooser(Protocol):
                feedback: str | Sequence[str] = (), data: Mapping[str, Any] | None = None) -> Choice: ...
 
 
+class CandidatePicker(Protocol):
+    """Menu mode: the candidate read from the model's probabilities, and the problem it acts on."""
+
+    def pick(self, space: Sequence[KnobSpec], trials: Sequence[TrialRecord], metric: MetricInfo,
+             candidates: Sequence[str], *, order: Sequence[int], position_prior: Sequence[float] | None = None,
+             causes: Sequence[str] = (), gradient: Verdict | None = None, guidance: str | None = None,
+             data: Mapping[str, Any] | None = None) -> Choice: ...
+
+
 class EpochAdvisor(Protocol):
     """Changes dynamic knobs between the epochs of one run."""
 
@@ -39,7 +48,7 @@ class EpochAdvisor(Protocol):
                feedback: str | Sequence[str] = (), diagnostics: Any = None, checked: bool = True) -> EpochProposal: ...
 
 
-class Advisor(TrialAdvisor, CandidateChooser, EpochAdvisor, Protocol):
+class Advisor(TrialAdvisor, CandidateChooser, CandidatePicker, EpochAdvisor, Protocol):
     """The Advisor: free proposals, a choice among candidates, and (with `--adapt epoch`) in-run changes."""
 
 
@@ -55,7 +64,8 @@ class TrialEvaluator(Protocol):
     """Judges a finished trial against the best before it."""
 
     def judge(self, space: Sequence[KnobSpec], newest: TrialRecord, best: TrialRecord | None, metric: MetricInfo,
-              diagnostics: Any = None, data: Mapping[str, Any] | None = None) -> Verdict: ...
+              diagnostics: Any = None, data: Mapping[str, Any] | None = None, *, order_seed: int = 0,
+              priors: Mapping[str, Any] | None = None) -> Verdict: ...
 
 
 class EpochEvaluator(Protocol):
@@ -73,7 +83,8 @@ class GuidanceWriter(Protocol):
     """The Optimizer: rewrites the Advisor's standing guidance."""
 
     def rewrite(self, guidance_history: Sequence[str], record: Sequence[TrialRecord], metric: MetricInfo,
-                data: Mapping[str, Any] | None = None) -> Guidance: ...
+                data: Mapping[str, Any] | None = None, space: Sequence[KnobSpec] = (), *, order_seed: int = 0,
+                priors: Mapping[str, Any] | None = None) -> Guidance: ...
 
 
 class CandidateSource(Protocol):

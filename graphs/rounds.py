@@ -16,10 +16,10 @@ from typing import Any
 from langgraph.graph import END, StateGraph
 from langgraph.runtime import Runtime
 
-from agents import AgentFailure, EndpointDown, Verdict, diagnose, summarize_curve
+from agents import AgentFailure, EndpointDown, Verdict, diagnose, scoring, summarize_curve
 from agents.records import TrialRecord
 from agents.schemas import REASON_CHARS
-from agents.wording import is_words
+from agents.wording import is_words, says_nothing
 from graphs import words
 from graphs.proposals import Candidate, perturb
 from graphs.state import Deps, TuningState
@@ -66,12 +66,13 @@ def is_new_best(deps: Deps, record: TrialRecord, best: TrialRecord | None) -> bo
         float(record["val_metric"] or 0.0), best["val_metric"]))
 
 
-def judge(deps: Deps, newest: TrialRecord, best: TrialRecord | None) -> dict[str, Any]:
+def judge(deps: Deps, newest: TrialRecord, best: TrialRecord | None, state: TuningState) -> dict[str, Any]:
     """The Evaluator's verdict on `newest`, its words checked; when it fails, a verdict from the numbers saying so."""
     try:
         verdict = deps.evaluator.judge(space=deps.target.space.describe(), newest=newest, best=best,
                                        metric=deps.metric, diagnostics=newest.get("diagnostics"),
-                                       data=deps.data_profile).model_dump()
+                                       data=deps.data_profile, order_seed=deps.seed * 1000 + state["round"],
+                                       priors=state.get("pick_prior") or {}).model_dump()
     except AgentFailure as exc:
         return Verdict(is_new_best=is_new_best(deps, newest, best), analysis=NO_VERDICT, gradient=[],
                        correction=f"Evaluator failed: {exc}").model_dump()
@@ -115,26 +116,46 @@ def nudge(candidate: Candidate, space: SearchSpace, base: Config, tried: set[str
 def optimize(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
     """The Optimizer rewrites the guidance from the record so far; a failure keeps the current one."""
     deps = runtime.context
+    space = deps.target.space.describe()
+    knobs = {k["name"]: k for k in space}
     try:
         guidance = deps.optimizer.rewrite(guidance_history=[v["guidance"] for v in state["guidance_history"]],
-                                          record=state["trials"], metric=deps.metric, data=deps.data_profile)
+                                          record=state["trials"], metric=deps.metric, data=deps.data_profile,
+                                          space=space, order_seed=deps.seed * 1000 + state["round"],
+                                          priors=state.get("pick_prior") or {})
     except AgentFailure as exc:
         deps.progress.on_message(f"  optimizer unavailable ({exc}); guidance kept")
         return {}
-    problems = words.guidance_problems(guidance.guidance, {k["name"]: k for k in deps.target.space.describe()})
+    folded = {"pick_prior": scoring.folded(state.get("pick_prior"), [guidance.scores])} if guidance.scores else {}
+    if guidance.rules is not None:  # menu mode: code writes the rules the record backs
+        texts, dropped = words.checked_rules(guidance.rules, state["trials"], knobs, deps.metric)
+        named = sorted({str(r.get("knob")) for r in guidance.rules})
+        guidance = guidance.model_copy(update={
+            "guidance": "; ".join(texts),
+            "reason_for_change": (f"the Optimizer's rules on {', '.join(named)}, each checked against the record"
+                                  if texts else "")})
+        problems = ["no rule the record backs: " + "; ".join(dropped) if dropped else "no rule picked"] \
+            if not texts else []
+        if texts and dropped:
+            guidance = guidance.model_copy(update={"reason_for_change": guidance.reason_for_change + " (dropped: "
+                                                   + "; ".join(dropped) + ")"})
+    else:
+        problems = words.guidance_problems(guidance.guidance, knobs)
     if problems:
         refused = {"after_round": state["round"] - 1, "guidance": guidance.guidance, "problems": problems,
                    "kept": len(state["guidance_history"])}
         deps.recorder.note_guidance(refused | {"refused": True})
         deps.progress.on_guidance(refused | {"refused": True})
-        return {}
+        return folded
     version = {"version": len(state["guidance_history"]) + 1, "after_round": state["round"] - 1,
                "guidance": guidance.guidance, "reason": guidance.reason_for_change}
-    if is_words(guidance.reason_for_change, max_chars=REASON_CHARS, knobs=list(deps.target.space.knobs)):
+    if guidance.rules is None and (is_words(guidance.reason_for_change, max_chars=REASON_CHARS,
+                                            knobs=list(deps.target.space.knobs))
+                                   or says_nothing(guidance.reason_for_change, list(deps.target.space.knobs))):
         version["reason"] = "(no reason that passed the checks)"
     deps.recorder.note_guidance(version)
     deps.progress.on_guidance(version)
-    return {"guidance": guidance.guidance, "guidance_history": [*state["guidance_history"], version]}
+    return {"guidance": guidance.guidance, "guidance_history": [*state["guidance_history"], version], **folded}
 
 
 def report(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:

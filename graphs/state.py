@@ -96,6 +96,7 @@ class Deps:
     stop_after_fallbacks: int | None = None  # rounds in a row the Advisor may fall back before the run stops
     session_start: int = 0  # trials recorded before this process took the run over (a resume tries again)
     data_profile: dict[str, Any] = field(default_factory=dict)  # `Target.data_profile()`, told to every agent
+    words: str = "free"  # "menu": the agents pick from closed lists and code writes every sentence (issue 18)
 
     @property
     def metric(self) -> dict[str, str]:
@@ -121,3 +122,4 @@ class TuningState(TypedDict, total=False):
     feedback: str | None
     llm_usage_recorded: dict[str, float]
     done: bool
+    pick_prior: dict[str, Any]  # menu mode: the Advisor's letter probabilities by position so far (`agents.scoring`)

@@ -19,6 +19,7 @@ from langgraph.graph import START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
+from agents import scoring
 from graphs import proposers, rounds
 from graphs.adaptation import run_adaptive_trial
 from graphs.state import Deps, TuningState
@@ -100,7 +101,7 @@ def evaluate(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
     best = rounds.best_record(state)
     newest = rounds.new_record(deps, state["round"], pending, result, state.get("last_adaptation"))
     newest["number"] = len(trials)
-    newest["verdict"] = verdict = rounds.judge(deps, newest, best)
+    newest["verdict"] = verdict = rounds.judge(deps, newest, best, state)
     usage, spent = rounds.llm_spent(deps, state)
     recorded = deps.recorder.find(state["round"])
     if recorded is None:
@@ -112,7 +113,8 @@ def evaluate(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
         "best": len(trials) if rounds.is_new_best(deps, newest, best) else state.get("best"), "pending": None,
         "last_result": None, "last_adaptation": None,
         "epochs_used": state.get("epochs_used", 0) + int(newest["epochs_trained"]), "last_verdict": verdict,
-        "llm_usage_recorded": usage, "feedback": "; ".join(pending["notes"]) or None}
+        "llm_usage_recorded": usage, "feedback": "; ".join(pending["notes"]) or None,
+        "pick_prior": scoring.folded(state.get("pick_prior"), [verdict.get("scores") or {}])}
 
 
 def after_evaluate(state: TuningState, runtime: Runtime[Deps]) -> str:
@@ -126,4 +128,5 @@ def after_evaluate(state: TuningState, runtime: Runtime[Deps]) -> str:
 def advise(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
     """The round's candidate, from the run's proposer (`graphs.proposers`)."""
     rounds.stop_if_llm_is_down(state, runtime.context)
-    return {"pending": proposers.propose(state, runtime.context).to_dict(), "feedback": None}
+    candidate = proposers.propose(state, runtime.context)
+    return {"pending": candidate.to_dict(), "feedback": None, **proposers.prior_update(state, [candidate])}

@@ -52,6 +52,13 @@ def _rate_knob(body: dict[str, Any]) -> str:
     return "learning_rate" if "learning_rate" in knobs else knobs[0]
 
 
+def _menu_change(body: dict[str, Any], knob: str, value: Any) -> dict[str, Any]:
+    """A menu-mode change for `knob`: the first cause the schema lists, when it lists any."""
+    defs = body.get("response_format", {}).get("schema", {}).get("$defs", {})
+    causes = defs.get("MenuChange", {}).get("properties", {}).get("cause", {}).get("enum")
+    return {"knob": knob, "value": value, **({"cause": causes[0]} if causes else {})}
+
+
 @dataclass
 class ScriptedLLM:
     advisor: list[Reply] = field(default_factory=list)
@@ -60,13 +67,19 @@ class ScriptedLLM:
     advisor_batch: list[Reply] = field(default_factory=list)
     chooser: list[Reply] = field(default_factory=list)
     preflight: list[Reply] = field(default_factory=list)
+    scores: list[Any] = field(default_factory=list)  # menu mode: scripted answers of the scoring route
+    can_score: bool = True  # False: the route answers 404, as on any endpoint but lgt's embedded server
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     _rates: Any = field(default_factory=lambda: itertools.cycle([0.05, 0.003, 0.1, 0.02, 0.2, 0.0007, 0.15]))
 
     def agent_of(self, body: dict[str, Any]) -> str:
         title = body.get("response_format", {}).get("schema", {}).get("title", "")
-        if title == "ProposalBatch":
+        if title in ("ProposalBatch", "MenuBatch"):
             return "advisor_batch"
+        if title == "MenuLetters":  # a menu's letters, written by an endpoint that cannot score
+            system = body["messages"][0]["content"]
+            return next((a for a, who in (("chooser", "Advisor"), ("evaluator", "Evaluator"),
+                                          ("optimizer", "Optimizer")) if f"You are the {who}" in system), "unknown")
         if title == "Choice":
             return "chooser"
         if title == "_Ping":
@@ -77,6 +90,19 @@ class ScriptedLLM:
     def default(self, agent: str, body: dict[str, Any] | None = None) -> str:
         knob = _rate_knob(body or {})
         title = (body or {}).get("response_format", {}).get("schema", {}).get("title", "")
+        if title == "MenuLetters":
+            return json.dumps({"picks": ["A"]})
+        if title == "MenuEpochVerdict":
+            return json.dumps({"healthy": True, "gradient": []})
+        if title == "MenuEpochProposal":
+            return json.dumps({"changes": []})
+        if title in ("MenuProposal", "MenuBatch"):
+            change = _menu_change(body or {}, knob, next(self._rates))
+            if title == "MenuProposal":
+                return json.dumps({"changes": [change]})
+            size = (body or {})["response_format"]["schema"]["properties"]["proposals"]["maxItems"]
+            return json.dumps({"proposals": [{"changes": [_menu_change(body or {}, knob, next(self._rates))]}
+                                             for _ in range(size)]})
         if title == "EpochVerdict":  # in-run adaptation: by default the curve is fine and nothing changes
             return json.dumps({"healthy": True, "analysis": "The curve improves.", "gradient": []})
         if title == "EpochProposal":
@@ -98,8 +124,34 @@ class ScriptedLLM:
         return json.dumps({"guidance": "GUIDANCE-V: prefer moderate learning rates.",
                            "reason_for_change": "the larger rates helped twice"})
 
+    def score(self, body: dict[str, Any]) -> list[float]:
+        """Menu mode's scoring route: log-probabilities of the options, by default all alike.
+
+        Alike, the Advisor's pick is TPE's candidate 0 (ties go to the first
+        candidate) and the Evaluator's outcome the first listed; tests that
+        need another pick script `scores` (a list of log-probabilities, or a
+        function of the request body) or override this method.
+        """
+        return [0.0] * len(body["options"])
+
+    def _scored(self, request: httpx.Request, body: dict[str, Any]) -> httpx.Response:
+        system = body["messages"][0]["content"] if body.get("messages") else ""
+        agent = next((a for a in ("Advisor", "Evaluator", "Optimizer") if f"You are the {a}" in system), "unknown")
+        self.requests.append((f"{agent.lower()}-score", body))
+        item: Any = self.scores.pop(0) if self.scores else self.score
+        if isinstance(item, int):
+            return httpx.Response(item, json={"detail": "scripted failure"})
+        logprobs = item(body) if callable(item) else item
+        return httpx.Response(200, json={"logprobs": logprobs, "tokens": [1] * len(logprobs), "prompt_tokens": 100,
+                                         "timings": {"prompt_n": 50, "prompt_ms": 10.0, "predicted_n": 0,
+                                                     "predicted_ms": 0.0}})
+
     def handle(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
+        if request.url.path.endswith("/lgt/score"):
+            if not self.can_score:
+                return httpx.Response(404, json={"detail": "Not Found"})
+            return self._scored(request, body)
         agent = self.agent_of(body)
         self.requests.append((agent, body))
         queue: list[Reply] = getattr(self, agent)

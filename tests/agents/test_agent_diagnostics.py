@@ -20,7 +20,7 @@ def test_overfitting_is_val_loss_rising_while_train_loss_falls() -> None:
         val_loss=[0.90, 0.50, 0.35, 0.42, 0.55],
     )
     d = diagnose(complete(hist), ACCURACY)
-    assert d["overfitting"] and not d["underfitting"]
+    assert d["overfitting"] and not d["underfitting"] and not d["stopped_too_early"]
     assert d["best_epoch"] == 3 and d["best_val_metric"] == 0.91
     assert math.isclose(d["gap_last"] or 0, 0.47) and math.isclose(d["gap_best"] or 0, 0.05)
     assert math.isclose(d["oscillation"] or 0, 1 / 3)  # falls, then turns once and rises
@@ -44,7 +44,8 @@ def test_plateau_when_last_epochs_add_nothing() -> None:
     assert diagnose(complete(flat), ACCURACY)["plateau"]
     rising = history([0.80, 0.85, 0.88, 0.90, 0.92], [0.9, 0.7, 0.5, 0.4, 0.3], [0.8, 0.7, 0.6, 0.5, 0.45])
     d = diagnose(complete(rising), ACCURACY)
-    assert not d["plateau"] and d["underfitting"]  # still improving at the end
+    assert not d["plateau"] and d["stopped_too_early"]  # still improving at the end
+    assert not d["underfitting"]  # train loss fell by two thirds: the model fits the training data
 
 
 def test_minimized_metric_and_oscillation() -> None:

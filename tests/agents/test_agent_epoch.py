@@ -96,7 +96,7 @@ def test_evaluator_reads_the_curve_and_the_dynamic_knobs_only(tmp_path: Path) ->
     prompt = server.prompt()
     for expected in ("epoch 3 of 10 done; values lr=0.3", "- lr [0.0001, 0.3] log-scale",
                      "epoch 3: train loss 0.8, val loss 0.9, val accuracy 0.8, lr 0.01",
-                     "last epoch moved the metric +0.09", "flags: underfitting", "(no changes yet)"):
+                     "last epoch moved the metric +0.09", "flags: still improving", "(no changes yet)"):
         assert expected in prompt
     for structural in ("batch_size", "depth", "optimizer"):
         assert f"- {structural} " not in prompt and f"{structural}=" not in prompt
