@@ -22,7 +22,7 @@ STILL_FALLING = 0.02  # relative drop of train loss in the last epoch
 RISE_TOL = 0.02  # relative rise of train loss over an epoch that counts as rising, not noise
 UNDERFIT_FALL = 1 / 3  # train loss that fell by less than this share over the run never fit the training data
 UNSTABLE_SHARE = 0.5  # val loss reversing direction on at least half its steps ...
-UNSTABLE_STEPS = 3  # ... of at least this many
+UNSTABLE_STEPS = 4  # ... of at least this many, and at least twice (one turn is a minimum, not instability)
 IDLE_EPOCHS = 3  # a run whose best epoch came this many epochs before its end ...
 IDLE_SHARE = 0.5  # ... and in its first half trained the rest for nothing
 _DIVERGENCE_WORDS = re.compile(r"nan|inf|diverg|explod|overflow", re.IGNORECASE)
@@ -99,7 +99,7 @@ def diagnose(trial: Mapping[str, Any], metric: MetricInfo) -> Diagnostics:
         overfitting=overfitting,
         underfitting=not diverged and fall is not None and epochs >= 2 and fall < UNDERFIT_FALL,
         unstable=not diverged and oscillation is not None and epochs - 1 >= UNSTABLE_STEPS
-        and oscillation >= UNSTABLE_SHARE,
+        and oscillation >= UNSTABLE_SHARE and oscillation * (epochs - 2) >= 2,
         stopped_too_early=not overfitting and not diverged and _still_improving(train, best, epochs),
         ran_too_long=not diverged and best is not None and epochs - 1 - best >= IDLE_EPOCHS
         and best + 1 <= IDLE_SHARE * epochs,

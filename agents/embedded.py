@@ -215,6 +215,10 @@ class EmbeddedServer:
             "--n_batch", str(self.batch),
             "--n_ubatch", str(self.ubatch),
             "--flash_attn", str(self.flash_attn),
+            # llama-cpp-python's server keeps every position's logits by default (n_ctx x vocabulary floats,
+            # touched as prompts are read); nothing here needs them: sampling and menu scoring read the last
+            # position's. Measured here: 436 MB resident against 1,020 MB after six Advisor prompts.
+            "--logits_all", "False",
             *(("--cache", "True", "--cache_type", "ram", "--cache_size", str(self.cache_bytes))
               if self.cache_bytes else ()),
         ]  # fmt: skip

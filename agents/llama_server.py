@@ -164,7 +164,8 @@ _FORMATTERS: dict[int, Any] = {}
 
 def _log_softmax(llama: Any, np: Any) -> Any:
     """The log-probabilities of the next token, from the logits of the last position evaluated."""
-    logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),)).astype(np.float64)
+    # The last position's row, whether or not the model keeps logits for every position (`logits_all`).
+    logits = np.ctypeslib.as_array(llama._ctx.get_logits_ith(-1), shape=(llama.n_vocab(),)).astype(np.float64)
     logits -= logits.max()
     return logits - np.log(np.exp(logits).sum())
 

@@ -101,7 +101,9 @@ def checked_candidate(candidate: Candidate, base: Mapping[str, Any], support: Ma
     if problems or not candidate.expected_effect:
         candidate.expected_effect = effect_for(option, best, metric)
     candidate.evidence = {"support": dict(support), "best": best_facts(best, metric),
-                          **({"option": option.to_dict()} if option else {})}
+                          **({"option": option.to_dict()} if option else {}),
+                          **({"choice": dict(candidate.choice)} if candidate.choice else {}),
+                          **({"cause": candidate.cause} if candidate.cause else {})}
     candidate.changes = {k: new for k, (_, new) in changes.items()}
     return candidate
 

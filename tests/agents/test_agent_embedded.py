@@ -14,7 +14,7 @@ import httpx
 import pytest
 from agent_fakes import ACCURACY, knob, trial
 
-from agents import Advisor, EmbeddedServer, Optimizer, Transcript, make_client
+from agents import Advisor, EmbeddedServer, Optimizer, Transcript, make_client, scoring
 from agents.embedded import CACHE_ENV, MODEL_FORMAT, find_gguf, model_file
 from agents.records import KnobSpec, TrialRecord
 from lgt.errors import UserError
@@ -126,3 +126,36 @@ def test_agents_taking_turns_each_read_their_unchanging_prefix_once(tmp_path: Pa
     assert first["prompt_evaluated"] > 0.9 * first["prompt_tokens"]  # nothing cached yet
     # The Advisor's role, goal and search space came from the cache after the Optimizer's turn.
     assert second["prompt_evaluated"] < second["prompt_tokens"] / 2
+
+
+@pytest.mark.slow
+@needs_embedded
+def test_the_server_scores_a_menu_from_its_probabilities_reusing_what_it_has_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Menu mode's route: log-probabilities of each option, options never see each other, prefixes read once."""
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    messages = [{"role": "system", "content": "You pick one candidate by its letter."},
+                {"role": "user", "content": "A: lower the learning rate\nB: raise dropout\nC: more epochs\nWhich one?"}]
+    with EmbeddedServer(startup_timeout=90) as server:
+        client = make_client(server.llm_settings())
+        memory = Path(f"/proc/{server._process.pid}/status") if server._process else None
+        first = scoring.score(client, messages, '{"pick": "', ["A", "B", "C"], timeout=60)
+        again = scoring.score(client, messages, '{"pick": "', ["C", "B", "A"], timeout=60)
+        longer = scoring.score(client, messages, '{"pick": "B", "cause": "', ["overfitting", "a plateau"], timeout=60)
+        before = _rss_kib(memory)
+        for _ in range(10):
+            scoring.score(client, messages, '{"pick": "', ["A", "B", "C"], timeout=60)
+        after = _rss_kib(memory)
+    assert all(x < 0 for x in first.logprobs) and first.tokens == [1, 1, 1]
+    assert again.logprobs == pytest.approx(first.logprobs[::-1], abs=1e-4)  # each option scored on its own
+    assert first.timings["prompt_n"] > 20 and again.timings["prompt_n"] <= 2  # the same prompt is not read twice
+    assert longer.timings["prompt_n"] < 12  # only the answer's new tokens
+    assert longer.tokens[0] >= 2 and longer.timings["predicted_n"] >= sum(longer.tokens) - 2  # read on, token by token
+    # No logits_all: scoring keeps no per-position logits (n_ctx x vocabulary floats would be ~1.6 GB).
+    assert after - before < 50_000
+
+
+def _rss_kib(status: Path | None) -> int:
+    if status is None or not status.exists():
+        return 0
+    return int(status.read_text().split("VmRSS:")[1].split()[0])
