@@ -7,6 +7,7 @@ the same one-line error whichever command it reached.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
@@ -26,8 +27,10 @@ from tuning_targets import (
 )
 
 MAX_SEED = 2**32 - 1  # what numpy and Optuna's samplers accept
+MAX_RUN_ID = 200  # a run id is one folder name; file systems allow 255 bytes, and files get suffixes
 # A run id names a study and a folder under the results dir: letters, digits, '-', '_' and '.', no '..'.
-_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+_RUN_ID = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_RUN_ID - 1}}}")
+_HASH_CHARS = 8
 
 
 @dataclass(frozen=True)
@@ -139,14 +142,31 @@ def check_run_id(name: str) -> str:
     return name
 
 
-def slug(text: str) -> str:
-    """`text` reduced to letters, digits and '_', for names built from it."""
-    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_") or "run"
+def slug(text: str, limit: int | None = None) -> str:
+    """`text` reduced to letters, digits and '_', for names built from it; at most `limit` characters.
+
+    A longer slug keeps its start and ends in a hash of the whole text, so
+    two long CSV names that differ only at the end still name different runs,
+    and the same name always gives the same slug (a bare `--resume` finds it).
+    """
+    out = re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_") or "run"
+    if limit is None or len(out) <= limit:
+        return out
+    digest = hashlib.sha1(text.encode("utf-8", "surrogateescape")).hexdigest()[:_HASH_CHARS]
+    return f"{out[:max(1, limit - _HASH_CHARS - 1)].rstrip('_')}-{digest}"
 
 
 def new_run_id(target: str, method: str, seed: int) -> str:
+    """`<target>-<method>-s<seed>-<time>`, always a valid run id: a long target name is shortened with a hash."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    return f"{slug(target_label(target))}-{method}-s{seed}-{stamp}"
+    tail = f"-{method}-s{seed}-{stamp}"
+    return check_run_id(f"{slug(target_label(target), MAX_RUN_ID - len(tail))}{tail}")
+
+
+def bench_study_name(bench_id: str, target: str, method: str, seed: int) -> str:
+    """A bench run's study: `<bench-id>.<target>.<method>.s<seed>`; a long target name is shortened to fit."""
+    tail = f".{method}.s{seed}"
+    return f"{bench_id}.{slug(target_label(target), MAX_RUN_ID - len(bench_id) - 1 - len(tail))}{tail}"
 
 
 def build_target(spec: RunSpec) -> Target:

@@ -22,12 +22,18 @@ def default_storage_url() -> str:
     return f"sqlite:///{results_dir() / 'studies.db'}"
 
 
-def run_dir(run_id: str) -> Path:
-    """`results/<run-id>/`, created; never anywhere else, whatever the run id (or a shared database) says."""
+def run_path(run_id: str) -> Path:
+    """`results/<run-id>/`, not created: checked before anything is, so a bad name is refused first."""
     check_run_id(run_id)
     root = results_dir().resolve()
     path = (root / run_id).resolve()
     if path.parent != root:
         raise UserError(f"run id {run_id!r} would write outside {root}")
+    return path
+
+
+def run_dir(run_id: str) -> Path:
+    """`results/<run-id>/`, created; never anywhere else, whatever the run id (or a shared database) says."""
+    path = run_path(run_id)
     path.mkdir(parents=True, exist_ok=True)
     return path
