@@ -14,6 +14,7 @@ import fcntl
 import json
 import math
 import os
+import shlex
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 from lgt import methods, optuna_private
 from lgt.errors import UserError
 from lgt.runs import RunSpec
-from lgt.settings import results_dir
+from lgt.settings import default_storage_url, results_dir
 from tuning_targets import Config, Target, TrialResult, target_label
 
 # Workers prove they are alive by a heartbeat on the storage; a trial whose
@@ -119,6 +120,16 @@ def sqlite_creation_lock(url: str) -> Iterator[None]:
     folder = path.parent
     if folder.resolve() == results_dir().resolve():
         folder.mkdir(parents=True, exist_ok=True)
+    with folder_lock(folder):
+        yield
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """An exclusive `flock` on a folder while the block runs; none if the folder cannot be opened.
+
+    Not re-entrant: a process that holds it and asks again waits for itself.
+    """
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:  # no such folder: SQLite will say so in its own words
@@ -141,15 +152,22 @@ def redact_url(url: str) -> str:
     return url
 
 
+class RunExists(UserError):
+    """A new run's id is taken in the storage (perhaps by another process an instant ago)."""
+
+
 def create_study(storage: optuna.storages.BaseStorage, spec: RunSpec, target: Target,
                  sampler: optuna.samplers.BaseSampler | None = None,
-                 pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
-    """A new study for a new run; a run id the storage already holds is a UserError saying how to resume it."""
+                 pruner: optuna.pruners.BasePruner | None = None, url: str | None = None) -> optuna.Study:
+    """A new study for a new run; a run id the storage already holds is `RunExists` saying how to resume it.
+
+    `url` is the storage as the user named it, for the resume command the message prints.
+    """
     try:
         study = optuna.create_study(storage=storage, study_name=spec.run_id, sampler=sampler,
                                     pruner=pruner or optuna.pruners.NopPruner(), direction=target.direction)
     except optuna.exceptions.DuplicatedStudyError:
-        raise UserError(run_exists_message(storage, spec.run_id)) from None
+        raise RunExists(run_exists_message(storage, spec.run_id, url)) from None
     for key, value in spec.to_attrs().items():
         study.set_user_attr(key, value)
     study.set_user_attr("metric", target.metric)
@@ -170,10 +188,10 @@ def refuse_existing_run(url: str, run_id: str) -> None:
         return
     storage = open_storage(url)
     if run_id in {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}:
-        raise UserError(run_exists_message(storage, run_id))
+        raise RunExists(run_exists_message(storage, run_id, url))
 
 
-def run_exists_message(storage: optuna.storages.BaseStorage, run_id: str) -> str:
+def run_exists_message(storage: optuna.storages.BaseStorage, run_id: str, url: str | None = None) -> str:
     """Why a new run cannot take `run_id`, and the command that continues the run that has it."""
     try:
         attrs = optuna.load_study(study_name=run_id, storage=storage).user_attrs
@@ -183,11 +201,17 @@ def run_exists_message(storage: optuna.storages.BaseStorage, run_id: str) -> str
     what = f" ({attrs.get('method')} on {target_label(str(attrs.get('target')))})" if method else ""
     if method is None:
         how = "it was not made by lgt, so choose another --run-id"
-    elif method.is_agents:
-        how = f"continue it with `lgt tune --resume {run_id}`, or choose another --run-id"
     else:
-        how = f"continue it with `lgt baseline --resume {run_id}`, or choose another --run-id"
+        how = f"continue it with `{resume_command(run_id, method.is_agents, url)}`, or choose another --run-id"
     return f"run {run_id!r} already exists in this storage{what}; {how}"
+
+
+def resume_command(run_id: str, agents: bool, url: str | None = None) -> str:
+    """The command that continues a run, as a user can paste it: `--storage` too unless it is the default."""
+    command = f"lgt {'tune' if agents else 'baseline'} --resume {shlex.quote(run_id)}"
+    if url and url != default_storage_url():
+        command += f" --storage {shlex.quote(redact_url(url))}"
+    return command
 
 
 def load_study(storage: optuna.storages.BaseStorage, run_id: str,
