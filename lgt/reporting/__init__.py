@@ -12,13 +12,22 @@ Modules: `store` (runs read back), `summary` (one run in numbers), `tables`
 one offline page), `notes` (optuna-dashboard's study and trial notes),
 `artifacts` (the plots as Optuna artifacts, for the dashboard), `publish`
 (what a run refreshes after every write), `files` (which file is which,
-and `rebuild`).
+and `rebuild`), `writing` (files written whole, under a temporary name).
 """
 
-from lgt.reporting.files import REPORT, rebuild, write_bench_report, write_changelog, write_run_files
+from lgt.reporting.files import (
+    REPORT,
+    Rebuilt,
+    rebuild,
+    rebuild_folder,
+    write_bench_report,
+    write_changelog,
+    write_run_files,
+)
 from lgt.reporting.machine import describe_machine
 from lgt.reporting.store import Run, load_run, load_runs
 from lgt.reporting.summary import BENCH_COLUMNS, bench_rows, summarize, trial_rows
 
-__all__ = ["BENCH_COLUMNS", "REPORT", "Run", "bench_rows", "describe_machine", "load_run", "load_runs", "rebuild",
-           "summarize", "trial_rows", "write_bench_report", "write_changelog", "write_run_files"]
+__all__ = ["BENCH_COLUMNS", "REPORT", "Rebuilt", "Run", "bench_rows", "describe_machine", "load_run", "load_runs",
+           "rebuild", "rebuild_folder", "summarize", "trial_rows", "write_bench_report", "write_changelog",
+           "write_run_files"]

@@ -22,7 +22,8 @@ from lgt.reporting import plots
 from lgt.reporting.schedule import schedule_lines
 from lgt.reporting.store import Run
 from lgt.reporting.summary import status
-from lgt.reporting.text import cell, value
+from lgt.reporting.text import cell, line, md, value
+from lgt.reporting.writing import write_whole
 
 CHANGELOG = "changelog.md"
 Record = dict[str, Any]
@@ -80,8 +81,8 @@ def refused_guidance(run: Run) -> list[Mapping[str, Any]]:
 def render(run: Run) -> str:
     metric = str(run.attrs.get("metric", "metric"))
     direction = "maximize" if run.maximize else "minimize"
-    lines = [f"# Change log: {run.attrs.get('run_id', run.name)}", "",
-             (f"Target **{run.target}** ({_task(run)}); metric: validation {metric} ({direction}); "
+    lines = [f"# Change log: {md(run.attrs.get('run_id', run.name))}", "",
+             (f"Target **{md(run.target)}** ({_task(run)}); metric: validation {metric} ({direction}); "
               f"budget {run.attrs.get('trials')} trials{_epoch_note(run.attrs)}. Decisions read validation only; "
               f"the test metric is reported for the chosen config at the end."), ""]
     guidance = guidance_versions(run)
@@ -122,7 +123,7 @@ def _base(run: Run, rounds: list[Record], trial: Record, default: Mapping[str, A
 
 def _result_line(trial: Record, metric: str) -> str:
     if trial["status"] != "complete":
-        return f"**Result:** failed: {trial['fail_reason']}"
+        return f"**Result:** failed: {md(trial['fail_reason'])}"
     return (f"**Result:** validation {metric} **{trial['val_metric']:.4f}** (best epoch {trial['best_epoch']} "
             f"of {len(trial['history'])}, {trial['seconds']:.1f} s). Curves: {trial['curve']}")
 
@@ -155,13 +156,13 @@ def render_round(trial: Record, metric: str, base: Mapping[str, Any], guidance: 
     elif trial["source"] == "default":
         lines += ["The untuned default config, the shared starting point of every method.", ""]
     if trial["rationale"]:
-        lines += [f"**Why (the Advisor):** {trial['rationale']}", ""]
+        lines += [f"**Why (the Advisor):** {line(trial['rationale'])}", ""]
     if trial["expected_effect"] and trial["source"] != "default":
-        lines += [f"**Expected:** {trial['expected_effect']}", ""]
+        lines += [f"**Expected:** {line(trial['expected_effect'])}", ""]
     if trial["evidence"].get("best") and trial["source"] != "default":
-        lines += [f"**Evidence:** {trial['evidence']['best']}", ""]
-    notes = [f"- _note:_ {note}" for note in trial["notes"]]
-    notes += [f"- _replaced (failed the checks):_ {what}" for what in trial["replaced"]]
+        lines += [f"**Evidence:** {line(trial['evidence']['best'])}", ""]
+    notes = [f"- _note:_ {line(note)}" for note in trial["notes"]]
+    notes += [f"- _replaced (failed the checks):_ {line(what)}" for what in trial["replaced"]]
     lines += [*notes, ""] if notes else []
     lines += [_result_line(trial, metric), ""]
     if trial["schedule"]:
@@ -172,11 +173,11 @@ def render_round(trial: Record, metric: str, base: Mapping[str, Any], guidance: 
     lines += _verdict_lines(trial["verdict"])
     for version in guidance:
         if version.get("after_round") == trial["round"]:
-            lines += [f"**Guidance rewritten (v{version['version']}):** {version['guidance']}", "",
-                      f"_Why:_ {version['reason']}", ""]
+            lines += [f"**Guidance rewritten (v{version['version']}):** {line(version['guidance'])}", "",
+                      f"_Why:_ {line(version['reason'])}", ""]
     for attempt in refused:
         if attempt.get("after_round") == trial["round"]:
-            lines += [(f"**Guidance refused** ({'; '.join(attempt.get('problems') or [])}); "
+            lines += [(f"**Guidance refused** ({line('; '.join(attempt.get('problems') or []))}); "
                       f"v{attempt.get('kept')} stays."), ""]
     return lines
 
@@ -185,16 +186,17 @@ def _verdict_lines(verdict: Mapping[str, Any] | None) -> list[str]:
     if not verdict:
         return []
     flag = "new best" if verdict.get("is_new_best") else "not better than the best so far"
-    lines = [f"**Verdict:** {flag}. {verdict.get('analysis', '')}", ""]
+    lines = [f"**Verdict:** {flag}. {line(verdict.get('analysis', ''))}".rstrip(), ""]
     if verdict.get("correction"):
-        lines += [f"- _checked in code:_ {verdict['correction']}", ""]
+        lines += [f"- _checked in code:_ {line(verdict['correction'])}", ""]
     if verdict.get("replaced"):
-        lines += [*(f"- _replaced (failed the checks):_ {what}" for what in verdict["replaced"]), ""]
+        lines += [*(f"- _replaced (failed the checks):_ {line(what)}" for what in verdict["replaced"]), ""]
     if verdict.get("gradient"):
         lines.append("**Textual gradient:**")
         for step in verdict["gradient"]:
-            lines.append(f"- `{step['knob']}`: {step['direction']} (confidence {float(step['confidence']):.2f})"
-                         f" - {step['reason']}")
+            sure = "" if step.get("confidence") is None else f" (confidence {float(step['confidence']):.2f})"
+            lines.append(f"- `{step['knob']}`: {step['direction']}{sure}"
+                         f" - {line(step['reason'])}")
         lines.append("")
     return lines
 
@@ -218,7 +220,7 @@ def _outcome(run: Run, rounds: list[Record], metric: str, default: Mapping[str, 
     lines += ["", "Best config (changes from the default):", "", "```json",
               json.dumps(diff, indent=2, default=str), "```", ""]
     if guidance:
-        lines += [f"Final guidance (v{guidance[-1]['version']}): {guidance[-1]['guidance']}", ""]
+        lines += [f"Final guidance (v{guidance[-1]['version']}): {line(guidance[-1]['guidance'])}", ""]
     return lines
 
 
@@ -231,8 +233,4 @@ def write(run: Run, folder: Path) -> Path:
         if schedule:
             plots.plot_schedule(folder / schedule_plot_name(trial.number), schedule, metric,
                                 title=f"trial #{trial.number}: the schedule the agents wrote")
-    path = folder / CHANGELOG
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(render(run))
-    tmp.replace(path)
-    return path
+    return write_whole(folder / CHANGELOG, render(run))

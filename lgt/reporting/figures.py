@@ -15,7 +15,7 @@ from lgt.reporting import plots
 from lgt.reporting.store import Run
 from lgt.reporting.summary import Row, target_bests, threshold
 from lgt.reporting.tables import Column, columns
-from lgt.reporting.text import as_float, as_int, fixed
+from lgt.reporting.text import as_float, as_int, fixed, plot_text
 from lgt.runs import slug
 
 
@@ -49,7 +49,7 @@ def _convergence_figure(col: Column, runs: list[Run], best: float | None, path: 
     reference = None if best is None else threshold(best, 0.95, col.maximize)
     label = "95% of the best found" if col.maximize else "within 95% of the best found"
     seeds = len({r.attrs.get("seed") for r in runs})
-    return plots.convergence(path, title=f"{col.target}: best validation {col.metric} so far\n"
+    return plots.convergence(path, title=f"{plot_text(col.target)}: best validation {col.metric} so far\n"
                                          f"median over {seeds} seed{'s' if seeds != 1 else ''}, "
                                          f"band: interquartile range",
                              ylabel=ylabel(col.metric, col.maximize), series=series, reference=reference,
@@ -66,7 +66,7 @@ def _curves_figure(col: Column, runs: list[Run], path: Path) -> Path:
                  f"val {fixed(float(top.best.value or 0), col.decimals())})")
         curves.append(plots.Curve(label, methods.colour(method), list(top.best.user_attrs.get("history", [])),
                                   as_int(top.best.user_attrs.get("best_epoch"))))
-    return plots.learning_curves(path, title=f"{col.target}: learning curves of each method's best configuration "
+    return plots.learning_curves(path, title=f"{plot_text(col.target)}: learning curves of each method's best configuration "
                                              f"(best seed by validation)", metric_label=col.metric, curves=curves)
 
 
@@ -88,7 +88,7 @@ def _llm_share_figure(runs: list[Run], path: Path) -> Path | None:
             if llm is not None and total > 0:
                 points.append((as_int(trial.user_attrs.get("round")) or i, llm / total))
         if points:
-            shares.setdefault(run.target, []).append(points)
+            shares.setdefault(plot_text(run.target), []).append(points)
     if not shares:
         return None
     return plots.llm_share(path, title="LGT: share of each round's time spent on the LLM", colour=methods.colour("lgt"),

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from lgt.reporting import changelog
 from lgt.reporting.store import Run
+from lgt.reporting.writing import write_whole
 
 HTML_REPORT = "report.html"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -40,6 +41,9 @@ _STRONG = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
 _LINK = re.compile(r"\[([^\[\]]+)\]\(([\w][\w.-]*)\)")
 _ROUND = re.compile(r"^Round \S+: trial #(\d+)\b")
 _PNG = b"\x89PNG\r\n\x1a\n"
+_BACKSLASH = re.compile(r"\\([!-/:-@\[-`{-~])")  # CommonMark's backslash escapes: any ASCII punctuation
+_HELD = "\ue000"  # a private-use character marks an escaped character held aside while markup is found
+_HELD_AT = re.compile(f"{_HELD}(\\d+){_HELD}")
 
 _STYLE = """
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: #1b1f23;
@@ -98,10 +102,7 @@ def bench_html(report_md: str, folder: Path, *, title: str) -> str:
 
 def write(path: Path, text: str) -> Path:
     """Write whole, so a browser that reloads mid-write never shows half a page."""
-    tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_whole(path, text)
 
 
 def page(title: str, body: str) -> str:
@@ -284,17 +285,31 @@ _RENDER: dict[str, Callable[[list[str], Path], str]] = {
 
 
 def inline(text: str, folder: Path) -> str:
-    """One line's text as HTML: escaped first, then code spans, emphasis and links to files of `folder`."""
+    """One line's text as HTML: escaped first, then code spans, emphasis and links to files of `folder`.
+
+    A backslash before punctuation (how `reporting.text.md` writes a file
+    name's `*`, `[` or `<`) makes that character plain text, as in
+    CommonMark: it is held aside before any markup is looked for, and put
+    back, escaped, at the end.
+    """
+    held: list[str] = []
+
+    def hold(found: re.Match[str]) -> str:
+        held.append(found[1])
+        return f"{_HELD}{len(held) - 1}{_HELD}"
+
+    text = _BACKSLASH.sub(hold, text.replace(_HELD, ""))
     out = []
     for part in _CODE_SPAN.split(text):
         if len(part) > 1 and part.startswith("`") and part.endswith("`"):
-            out.append(f"<code>{html.escape(part[1:-1])}</code>")
+            code = _HELD_AT.sub(lambda m: "\\" + held[int(m[1])], part[1:-1])  # no escapes inside code
+            out.append(f"<code>{html.escape(code)}</code>")
             continue
         escaped = html.escape(part)
         escaped = _EM.sub(r"<em>\1</em>", escaped)
         escaped = _STRONG.sub(r"<strong>\1</strong>", escaped)
         out.append(_LINK.sub(lambda m: _link(m, folder), escaped))
-    return "".join(out)
+    return _HELD_AT.sub(lambda m: html.escape(held[int(m[1])]), "".join(out))
 
 
 def _link(found: re.Match[str], folder: Path) -> str:

@@ -102,7 +102,7 @@ def _baseline_note(run: Run) -> str:
     row = summarize(run)
     decimals = 3 if abs(float(row["best_val_metric"] or 0)) < 10 else 2
     metric = run.metric
-    lines = [f"# {run.attrs.get('run_id', run.name)}", "",
+    lines = [f"# {md(run.attrs.get('run_id', run.name))}", "",
              (f"{methods.label(run.method)} on **{md(run.target)}**, seed {row['seed']}, budget {row['budget']} "
               f"trials: {row['trials_run']} run, {row['trials_failed']} failed. Status: {row['status']}."), "",
              "| | |", "| --- | --- |"]

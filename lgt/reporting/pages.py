@@ -6,7 +6,7 @@ from pathlib import Path
 
 from lgt import methods
 from lgt.reporting.machine import describe_machine
-from lgt.reporting.store import Run
+from lgt.reporting.store import NOT_STARTED, Run
 from lgt.reporting.summary import Row
 from lgt.reporting.tables import columns, reading
 from lgt.reporting.text import fixed, md, seconds
@@ -43,11 +43,12 @@ def _facts(runs: list[Run], rows: list[Row], machine: str, storage_url: str) -> 
     epoch_note = f" and at most {' / '.join(map(str, epochs))} epochs (A/B branches included)" if epochs else ""
     targets = list(dict.fromkeys(r["target"] for r in rows))
     names = sorted(dict.fromkeys(r["method"] for r in rows), key=methods.rank)
-    llm = ", ".join(models) if models else ("not recorded" if has_lgt else "none (no LGT runs)")
+    llm = ", ".join(md(m) for m in models) if models else ("not recorded" if has_lgt else "none (no LGT runs)")
     failed = sum(1 for r in rows if r["status"] == "failed")
-    notes = ([f"{failed} failed"] if failed else []) + ([f"benchmark {', '.join(benches)}"] if benches else [])
+    waiting = sum(1 for r in rows if r["status"] in (NOT_STARTED, "incomplete"))
+    notes = ([f"{failed} failed"] if failed else []) + ([f"{waiting} not finished yet"] if waiting else []) + ([f"benchmark {', '.join(benches)}"] if benches else [])
     return [
-        (f"- **Runs:** {len(runs)} ({', '.join(methods.label(m) for m in names)} on {', '.join(targets)})"
+        (f"- **Runs:** {len(runs)} ({', '.join(methods.label(m) for m in names)} on {', '.join(map(md, targets))})"
         f"{''.join('; ' + n for n in notes)}; read from the Optuna storage `{redact_url(storage_url)}`."),
         f"- **LLM used by LGT's agents:** {llm}.",
         f"- **Machine:** {machine}.",
@@ -68,12 +69,16 @@ def machine_line(runs: list[Run], given: str | None) -> str:
 def run_page(run: Run, row: Row, figures: list[Path], out_dir: Path) -> str:
     metric = run.metric
     decimals = 3 if abs(float(row["best_val_metric"] or 0)) < 10 else 2
-    model = f"; LLM: {row['llm_model']}" if row["llm_model"] else ""
+    model = f"; LLM: {md(row['llm_model'])}" if row["llm_model"] else ""
     lines = [f"# {run.name}", "",
              (f"{methods.label(run.method)} on **{md(run.target)}**, seed {row['seed']}, budget "
              f"{row['budget']} trials{model}. Status: {row['status']}"
-             f"{': ' + str(row['fail_reason']) if row['fail_reason'] else ''}."), "",
-             "| | |", "| --- | --- |"]
+             f"{': ' + md(row['fail_reason']) if row['fail_reason'] else ''}."), ""]
+    if row["status"] == "incomplete":
+        lines += [(f"**Incomplete:** the storage holds {row['trials_run']} of {row['budget']} trials; the run was "
+                   f"stopped, or is still running. This page shows what is stored; `lgt report` writes it again."),
+                  ""]
+    lines += ["| | |", "| --- | --- |"]
     if run.best is not None:
         lines += [(f"| best validation {metric} | {fixed(row['best_val_metric'], decimals)} "
                   f"(trial {run.best.number}) |"),

@@ -21,6 +21,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
+from lgt.reporting.writing import write_with
+
 DPI = 110
 _TARGET_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 KEPT, DROPPED, UNCHECKED = "#2ca02c", "#d62728", "#7f7f7f"
@@ -182,8 +184,7 @@ def _finish(ax: Axes) -> None:
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=DPI, facecolor="white")
-    return path
+    return write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, facecolor="white"))
 
 
 def plot_schedule(path: Path, schedule: Sequence[Mapping[str, Any]], metric: str, *, title: str = "") -> Path:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lgt.reporting.text import value
+from lgt.reporting.text import line, value
 
 
 def _number(value: Any) -> str:
@@ -78,4 +78,4 @@ def _check_text(entry: Mapping[str, Any], metric: str) -> str:
 
 def schedule_lines(schedule: Sequence[Mapping[str, Any]], metric: str) -> list[str]:
     """The whole schedule as change-log bullet lines, one per epoch."""
-    return [f"- {describe_entry(entry, metric)}" for entry in schedule]
+    return [f"- {line(describe_entry(entry, metric))}" for entry in schedule]

@@ -8,7 +8,7 @@ itself, so any view can be remade later, elsewhere, from any Optuna storage
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,17 +88,36 @@ def read_run(study: optuna.Study) -> Run:
                best=best_trial(study))
 
 
-def load_runs(storage_url: str, study_names: Sequence[str]) -> list[Run]:
-    """Read the named studies; a missing storage or study is a UserError naming it."""
+NOT_STARTED = "not started"
+
+
+def load_runs(storage_url: str, study_names: Sequence[str],
+              cells: Mapping[str, Mapping[str, Any]] | None = None) -> list[Run]:
+    """Read the named studies; a missing storage or study is a UserError naming it.
+
+    `cells` (a bench's runs: study name to target, method, seed and budget)
+    lets a study that does not exist yet be a run that has not started,
+    as on a bench still running; unless none exists, which is the wrong
+    storage rather than an early look.
+    """
     storage = open_existing(storage_url)
+    names = list(dict.fromkeys(study_names))
+    found = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
     runs = []
-    for name in dict.fromkeys(study_names):
-        try:
-            study = optuna.load_study(study_name=name, storage=storage)
-        except KeyError:
+    for name in names:
+        if name not in found and (cells is None or name not in cells or not found.intersection(names)):
             raise UserError(f"no study {name!r} in storage {redact_url(storage_url)}; pass the storage the runs "
-                            f"were written to (--storage)") from None
-        runs.append(read_run(study))
+                            f"were written to (--storage)")
+        if name not in found:
+            assert cells is not None
+            runs.append(Run(name=name, attrs={**cells[name], "status": NOT_STARTED}, maximize=True, trials=[],
+                            best=None))
+            continue
+        try:
+            runs.append(read_run(optuna.load_study(study_name=name, storage=storage)))
+        except KeyError:  # deleted since it was listed (a bench clearing a failed run to try it again)
+            runs.append(Run(name=name, attrs={**(cells or {}).get(name, {}), "status": NOT_STARTED}, maximize=True,
+                            trials=[], best=None))
     return runs
 
 

@@ -20,6 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from lgt import methods
 from lgt.reporting.store import Run
 from lgt.reporting.text import as_float, as_int
+from lgt.reporting.writing import write_whole, write_with
 from lgt.studies import epochs_trained
 
 Row = dict[str, Any]
@@ -114,7 +115,7 @@ def sum_attr(trials: Iterable[FrozenTrial], key: str) -> float | None:
 def write_summary_json(run: Run, storage: str, path: Path) -> Row:
     """summary.json; `storage` is written as given, so pass it redacted."""
     summary = summarize(run) | {"storage": storage}
-    path.write_text(json.dumps(summary, indent=2) + "\n")
+    write_whole(path, json.dumps(summary, indent=2) + "\n")
     return summary
 
 
@@ -139,11 +140,17 @@ def trial_rows(run: Run) -> list[Row]:
 
 def write_trials_csv(run: Run, path: Path) -> Path:
     knobs = list(run.attrs.get("default_config", {}))
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=[*TRIAL_COLUMNS, *knobs], extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(trial_rows(run))
-    return path
+    return _write_csv(path, [*TRIAL_COLUMNS, *knobs], trial_rows(run))
+
+
+def _write_csv(path: Path, columns: list[str], rows: list[Row]) -> Path:
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+
+    return write_with(path, write)
 
 
 # --- a bench: one row per run -------------------------------------------------------------------------------------
@@ -168,11 +175,7 @@ def bench_rows(runs: list[Run]) -> list[Row]:
 
 
 def write_summary_csv(rows: list[Row], path: Path) -> Path:
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=BENCH_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+    return _write_csv(path, list(BENCH_COLUMNS), rows)
 
 
 def target_bests(runs: Iterable[Run]) -> dict[str, float]:

@@ -12,8 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from lgt import methods
+from lgt.reporting.store import NOT_STARTED
 from lgt.reporting.summary import Row
-from lgt.reporting.text import fixed, md, metric_label, seconds, trials
+from lgt.reporting.text import fixed, line, md, metric_label, seconds, trials
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,12 @@ class Group:
 
     @property
     def failed(self) -> list[Row]:
-        return [r for r in self.rows if r not in self.ok]
+        return [r for r in self.rows if r not in self.ok and r["status"] != NOT_STARTED]
+
+    @property
+    def not_started(self) -> list[Row]:
+        """Runs of a bench still going that no process has started yet."""
+        return [r for r in self.rows if r["status"] == NOT_STARTED]
 
     def mean(self, key: str) -> float | None:
         values = [float(r[key]) for r in self.ok if r[key] is not None]
@@ -171,6 +177,11 @@ def _result_cell(group: Group, decimals: int, best_mean: float | None) -> str:
     notes = [f"val {fixed(group.mean('best_val_metric'), decimals)}"]
     if group.failed:
         notes.append(f"{len(group.failed)} of {len(group.rows)} runs failed")
+    incomplete = [r for r in group.ok if r["status"] == "incomplete"]
+    if incomplete:
+        notes.append(f"{len(incomplete)} of {len(group.rows)} runs incomplete")
+    if group.not_started:
+        notes.append(f"{len(group.not_started)} of {len(group.rows)} runs not started yet")
     notes += _fallback_notes(group)
     return f"{text} ({'; '.join(notes)})"
 
@@ -186,10 +197,12 @@ def _fallback_notes(group: Group) -> list[str]:
 
 
 def _failed_cell(group: Group) -> str:
+    if group.rows and len(group.not_started) == len(group.rows):
+        return "not started yet"
     reasons = [r["fail_reason"] for r in group.rows if r["fail_reason"]]
     if not reasons:
         return "failed" if any(r["status"] == "failed" for r in group.rows) else "no trial completed"
-    reason = " ".join(str(reasons[0]).split())
+    reason = line(reasons[0])
     return "failed: " + md(reason if len(reason) <= 80 else reason[:79] + "…")
 
 
@@ -199,7 +212,7 @@ def _cost_table(cols: list[Column]) -> list[str]:
 
 def _cost_cell(group: Group) -> str:
     if not group.ok:
-        return "failed"
+        return "not started yet" if len(group.not_started) == len(group.rows) else "failed"
     reached = [int(r["trials_to_95"]) for r in group.ok if r["trials_to_95"] is not None]
     count = "never" if not reached else trials(statistics.fmean(reached))
     if reached and len(reached) < len(group.ok):
@@ -233,12 +246,12 @@ def reading(cols: list[Column]) -> str:
 def _target_sentence(col: Column) -> str:
     ranked = col.ranked()
     if not ranked:
-        return f"On {col.target} no method produced a result."
+        return f"On {md(col.target)} no method produced a result."
     win, d = ranked[0], col.decimals()
     word = "higher" if col.maximize else "lower"
     win_mean = win.mean("test_metric") or 0.0
     runs = "one run" if len(win.ok) == 1 else f"mean of {len(win.ok)} runs"
-    text = (f"On {col.target}, {methods.prose(win.method)} scored best on test {col.metric} "
+    text = (f"On {md(col.target)}, {methods.prose(win.method)} scored best on test {col.metric} "
             f"({fixed(win_mean, d)}, {runs})")
     clauses = []
     if len(ranked) > 1:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import unicodedata
 from typing import Any
+
+# Characters that make markdown structure inline: emphasis, code, links and images, HTML, tables, strikethrough,
+# entities and escapes. `_` only where it can open or close emphasis (not inside a word like breast_cancer).
+_MD_SPECIAL = re.compile(r"[\\`*\[\]<>|!~&#]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 
 
 def metric_label(metric: Any) -> str:
@@ -39,14 +45,36 @@ def seconds(v: Any) -> str:
     return f"{s:.1f} s" if s < 100 else f"{s:,.0f} s"
 
 
-def md(text: str) -> str:
-    """Text safe inside a markdown table cell."""
-    return text.replace("|", "\\|")
+def md(text: Any) -> str:
+    """Text from data (a file's name, a column, a label, a path in an error) as markdown that shows exactly it.
+
+    One line (a newline in a file name would start a heading of its own),
+    and every character that could make markup escaped with a backslash, so
+    `**B**`, `[x](report.md)` or `<img>` read as those characters in
+    changelog.md, report.md, a table cell and report.html alike.
+    """
+    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), line(text))
+
+
+def line(text: Any) -> str:
+    """Free text on one line: every run of white space (newlines included) is one space."""
+    return " ".join(str(text).split())
 
 
 def cell(text: str) -> str:
     """Free text (an LLM's reason) as one markdown table cell: one line, no column breaks."""
-    return " ".join(str(text).split()).replace("|", "/")
+    return line(text).replace("|", "/")
+
+
+def one_line(text: Any) -> str:
+    """Text for the terminal: control characters (newlines, escape sequences) shown as escapes, never obeyed."""
+    return "".join(ch if ch == " " or unicodedata.category(ch)[0] not in "CZ" or ch.isprintable()
+                   else ch.encode("unicode_escape").decode("ascii") for ch in str(text))
+
+
+def plot_text(text: Any) -> str:
+    """Text for a plot's title or legend: one line, and `$` kept literal (matplotlib reads $...$ as maths)."""
+    return line(text).replace("$", r"\$")
 
 
 def trials(mean: float) -> str:
