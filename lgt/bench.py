@@ -5,7 +5,9 @@ Each (target, method, seed) is one study in one storage, named
 is benchmarked, so running the same command again continues the same bench:
 finished studies are skipped, unfinished ones resumed. A method that cannot
 run on a target (missing data, say) becomes a study marked failed with its
-reason, and the bench goes on.
+reason, and the bench goes on. The same command started twice at once
+shares the work: each cell is run by one process (`lgt.leases`), and each
+process ends with the whole bench.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,16 +24,30 @@ from typing import Any
 import optuna
 
 from agents import EndpointDown, LLMClient, LLMSettings, make_client
-from lgt import methods
+from lgt import leases, methods
 from lgt.baselines import BaselineRequest, run_baseline
 from lgt.errors import UserError
 from lgt.observer import RunObserver
+from lgt.outputs import CannotWrite, check_folder, check_storage, file_writes
 from lgt.reporting import describe_machine, write_bench_report
-from lgt.runs import RunSpec, check_csv_options, check_epoch_budget, check_run_id, check_seed, check_trials, slug
+from lgt.reporting.text import one_line
+from lgt.reporting.writing import write_whole
+from lgt.runs import (
+    RunSpec,
+    bench_study_name,
+    check_csv_options,
+    check_epoch_budget,
+    check_run_id,
+    check_seed,
+    check_trials,
+)
 from lgt.settings import default_storage_url, results_dir
-from lgt.studies import budget_spent, open_storage, redact_url
+from lgt.studies import RunExists, budget_spent, open_storage, redact_url
 from lgt.tune import TuneRequest, llm_settings, run_tune
-from tuning_targets import check_target_name, target_label
+from tuning_targets import check_target_name
+
+MAX_BENCH_ID = 100  # a cell's study name is the bench id, the target, the method and the seed, within 200
+WAIT_POLL_SECONDS = 1.0  # how often a bench looks at the cells another process is running
 
 
 @dataclass
@@ -70,53 +87,138 @@ class BenchRequest:
             raise UserError("--adapt epoch compares methods on epochs: give --epoch-budget E as well")
         if self.bench_id is not None:
             check_run_id(self.bench_id)
+            if len(self.bench_id) > MAX_BENCH_ID:
+                raise UserError(f"--bench-id is {len(self.bench_id)} characters long; at most {MAX_BENCH_ID}, so "
+                                f"the names of its runs fit")
         check_csv_options(self.csv_sep, self.csv_encoding, self.targets)
 
 
 def bench_id_for(request: BenchRequest) -> str:
-    """Same bench, same id: what makes a re-run continue rather than start over."""
+    """Same bench, same id: what makes a re-run continue rather than start over.
+
+    Everything that changes what is measured is in the id. A setting joins
+    the key only when it is given (not its default), so the ids of benches
+    that set none of the newer ones stay what they were.
+    """
     parts: list[Any] = [sorted(request.targets), sorted(request.methods), request.trials, sorted(request.seeds),
                          request.optimize_every]
     if request.adapt != "trial" or request.epoch_budget is not None:  # older benches keep their ids
         parts += [request.adapt, request.epoch_budget]
+    measured = {k: v for k, v in _measured(request).items() if v is not None}
+    if measured:
+        parts.append(measured)
     key = json.dumps(parts, sort_keys=True)
     return "bench-" + hashlib.sha1(key.encode()).hexdigest()[:10]
 
 
-def study_name(bench_id: str, target: str, method: str, seed: int) -> str:
-    return f"{bench_id}.{slug(target_label(target))}.{method}.s{seed}"
+def _measured(request: BenchRequest) -> dict[str, Any]:
+    """The settings beyond targets, methods, budget and seeds that change what a cell measures."""
+    return {"target_column": request.target_column, "csv_sep": request.csv_sep, "csv_encoding": request.csv_encoding,
+            "llm_model": request.llm_model}
+
+
+study_name = bench_study_name
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of the bench: a method on a target with a seed, and its study's name."""
+
+    target: str
+    method: str
+    seed: int
+    name: str
+
+    def line(self) -> str:
+        return f"[bench] {one_line(self.target)} / {self.method} / seed {self.seed}"
+
+
+def cells_of(request: BenchRequest, bench_id: str) -> list[Cell]:
+    return [Cell(t, m, s, study_name(bench_id, t, m, s)) for t in request.targets for s in request.seeds
+            for m in request.methods]
 
 
 def run_bench(request: BenchRequest, observer: RunObserver | None = None,
               client_factory: Callable[[LLMSettings], LLMClient] = make_client) -> dict[str, Any]:
     """Run what is missing of the bench, then write its report; returns where it is.
 
+    Every check comes before anything is written: names, where the bench
+    writes, and that cells already in the storage were run with these
+    settings. Benches on the same id may run at once: each cell is driven
+    by one process under its lease (`lgt.leases`); a cell another process
+    is running is left to it, and once this process has done what it can,
+    it waits for those cells (and takes over any whose process died), so
+    both end with the whole bench and the same report.
+
     `client_factory` is handed to the LGT runs (tests fake the LLM's HTTP with it).
     """
     request.check()
     observer = observer or RunObserver()
     storage_url = request.storage or default_storage_url()
-    storage = open_storage(storage_url)
     bench_id = request.bench_id or bench_id_for(request)
+    cells = cells_of(request, bench_id)
+    for cell in cells:
+        check_run_id(cell.name)
     folder = results_dir() / "bench" / bench_id
-    folder.mkdir(parents=True, exist_ok=True)
-    names = [study_name(bench_id, t, m, s) for t in request.targets for s in request.seeds for m in request.methods]
+    check_storage(storage_url)
+    check_folder(folder, "bench folder")
+    storage = open_storage(storage_url)
+    for cell in cells:
+        _check_same_settings(storage, request, bench_id, cell)
     machine = describe_machine()
-    (folder / "bench.json").write_text(json.dumps({
-        "bench_id": bench_id, "study_names": names, "storage": redact_url(storage_url), "machine": machine,
-        "targets": request.targets, "methods": request.methods, "trials": request.trials, "seeds": request.seeds,
-        "adapt": request.adapt, "epoch_budget": request.epoch_budget,
-    }, indent=2) + "\n")
+    with file_writes(storage_url, folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        write_whole(folder / "bench.json", json.dumps({
+            "bench_id": bench_id, "study_names": [c.name for c in cells], "storage": redact_url(storage_url),
+            "machine": machine, "targets": request.targets, "methods": request.methods, "trials": request.trials,
+            "seeds": request.seeds, "adapt": request.adapt, "epoch_budget": request.epoch_budget,
+            **{k: v for k, v in _measured(request).items() if v is not None},
+        }, indent=2) + "\n")
     with _llm_once(request, observer) as llm:
-        for target in request.targets:
-            for seed in request.seeds:
-                for method in request.methods:
-                    name = study_name(bench_id, target, method, seed)
-                    observer.on_message(f"[bench] {target} / {method} / seed {seed}")
-                    _run_one(request, storage, storage_url, name, bench_id, target, method, seed, llm, folder,
-                             observer, client_factory)
-    report = write_bench_report(storage_url, names, folder, title=f"lgt bench {bench_id}", machine=machine)
+        busy = []
+        for cell in cells:
+            observer.on_message(cell.line())
+            if _run_one(request, storage, storage_url, cell, bench_id, llm, folder, observer, client_factory) == BUSY:
+                busy.append(cell)
+        _wait_for(busy, request, storage, storage_url, bench_id, llm, folder, observer, client_factory)
+    with file_writes(storage_url, folder):
+        report = write_bench_report(storage_url, [c.name for c in cells], folder, title=f"lgt bench {bench_id}",
+                                    machine=machine, cells={c.name: {"target": c.target, "method": c.method,
+                                                                     "seed": c.seed, "trials": request.trials}
+                                                            for c in cells})
     return {"bench_id": bench_id, "bench_dir": str(folder), "report": str(report), "storage": redact_url(storage_url)}
+
+
+def _check_same_settings(storage: optuna.storages.BaseStorage, request: BenchRequest, bench_id: str,
+                         cell: Cell) -> None:
+    """A cell already in the storage was run as this command would run it; else one line, before anything runs.
+
+    The bench id holds every measured setting, so a difference means the
+    same `--bench-id` was given to a different command; continuing would
+    mix two measurements under one name.
+    """
+    study = _existing(storage, cell.name)
+    if study is None or study.user_attrs.get("status") == "failed":
+        return
+    spec = RunSpec.from_study(study)
+    method = methods.get(cell.method)
+    wanted: dict[str, Any] = {"--trials": (spec.trials, method.budget(request.trials)),
+                              "--target-column": (spec.target_column, request.target_column),
+                              "--csv-sep": (spec.csv_sep, request.csv_sep),
+                              "--csv-encoding": (spec.csv_encoding, request.csv_encoding),
+                              "--epoch-budget": (spec.epoch_budget, request.epoch_budget)}
+    if method.is_agents:
+        attrs = study.user_attrs
+        wanted |= {"--adapt": (attrs.get("adapt", request.adapt), request.adapt),
+                   "--optimize-every": (attrs.get("optimize_every", request.optimize_every), request.optimize_every)}
+    for flag, (stored, given) in wanted.items():
+        if stored != given:
+            raise UserError(f"bench {bench_id} was run with {flag} {_shown(stored)} (run {cell.name}), not "
+                            f"{_shown(given)}: give the same options to continue it, or another --bench-id")
+
+
+def _shown(value: Any) -> str:
+    return "(not given)" if value is None else repr(value) if isinstance(value, str) else str(value)
 
 
 @contextlib.contextmanager
@@ -129,40 +231,94 @@ def _llm_once(request: BenchRequest, observer: RunObserver) -> Iterator[LLMSetti
         yield settings
 
 
-def _run_one(request: BenchRequest, storage: optuna.storages.BaseStorage, storage_url: str, name: str,
-             bench_id: str, target: str, method: str, seed: int, llm: LLMSettings | None, folder: Path,
-             observer: RunObserver, client_factory: Callable[[LLMSettings], LLMClient]) -> None:
-    existing = _existing(storage, name)
-    if existing is not None:
-        if existing.user_attrs.get("status") == "failed":
-            optuna.delete_study(study_name=name, storage=storage)  # a failed target is retried on re-run
-            existing = None
-        elif budget_spent(existing, RunSpec.from_study(existing)):
-            observer.on_message("  already finished; skipped")
-            return
-    resume = name if existing is not None else None
-    out_dir = folder / "runs" / name.removeprefix(bench_id + ".")
+DONE, BUSY = "done", "busy"
+
+
+def _state(storage_url: str, storage: optuna.storages.BaseStorage, name: str) -> tuple[str, optuna.Study | None]:
+    """What a cell's study says now: absent, failed, finished, busy (a live process drives it) or resumable.
+
+    Read under the lease mutex, so a study another process is creating is
+    seen whole (with its spec and its lease) or not at all.
+    """
+    with leases.mutex(storage_url):
+        study = _existing(storage, name)
+        if study is None:
+            return "absent", None
+        if study.user_attrs.get("status") == "failed":
+            return "failed", study
+        if leases.live_holder(study.user_attrs) is not None:
+            return "busy", study
+        if budget_spent(study, RunSpec.from_study(study)):
+            return "finished", study
+        return "resumable", study
+
+
+def _run_one(request: BenchRequest, storage: optuna.storages.BaseStorage, storage_url: str, cell: Cell,
+             bench_id: str, llm: LLMSettings | None, folder: Path, observer: RunObserver,
+             client_factory: Callable[[LLMSettings], LLMClient]) -> str:
+    """Run (or continue) one cell unless it is finished or another process runs it; returns DONE or BUSY."""
+    state, study = _state(storage_url, storage, cell.name)
+    if state == "finished":
+        observer.on_message("  already finished; skipped")
+        return DONE
+    if state == "busy":
+        assert study is not None
+        holder = leases.live_holder(study.user_attrs)
+        observer.on_message(f"  being run by another process ({holder[0] if holder else '?'}); this bench reads "
+                            f"its result when it ends")
+        return BUSY
+    if state == "failed" and not _clear_failed(storage_url, storage, cell.name):
+        return BUSY  # replaced meanwhile by another process's run: look again later
+    resume = cell.name if state == "resumable" else None
+    out_dir = folder / "runs" / cell.name.removeprefix(bench_id + ".")
     try:
-        if methods.get(method).is_agents:
-            run_tune(TuneRequest(method=method, target=target, trials=request.trials, seed=seed, storage=storage_url,
-                                 data_dir=request.data_dir, target_column=request.target_column,
-                                 optimize_every=request.optimize_every, resume=resume, run_id=name,
-                                 out_dir=out_dir, adapt=request.adapt, epoch_budget=request.epoch_budget,
-                                 csv_sep=request.csv_sep, csv_encoding=request.csv_encoding),
+        if methods.get(cell.method).is_agents:
+            run_tune(TuneRequest(method=cell.method, target=cell.target, trials=request.trials, seed=cell.seed,
+                                 storage=storage_url, data_dir=request.data_dir,
+                                 target_column=request.target_column, optimize_every=request.optimize_every,
+                                 resume=resume, run_id=cell.name, out_dir=out_dir, adapt=request.adapt,
+                                 epoch_budget=request.epoch_budget, csv_sep=request.csv_sep,
+                                 csv_encoding=request.csv_encoding),
                      observer, client_factory=client_factory, llm=llm)
         else:
-            run_baseline(BaselineRequest(target=target, method=method, trials=request.trials, seed=seed,
-                                         storage=storage_url, data_dir=request.data_dir,
-                                         target_column=request.target_column, resume=resume, run_id=name,
+            run_baseline(BaselineRequest(target=cell.target, method=cell.method, trials=request.trials,
+                                         seed=cell.seed, storage=storage_url, data_dir=request.data_dir,
+                                         target_column=request.target_column, resume=resume, run_id=cell.name,
                                          out_dir=out_dir, epoch_budget=request.epoch_budget,
                                          csv_sep=request.csv_sep, csv_encoding=request.csv_encoding), observer)
-    except EndpointDown:
-        raise  # the LLM is down: stop the bench; the same command continues this run once it is back
+    except (leases.RunBusy, RunExists):  # another process took the cell an instant before this one
+        observer.on_message("  being run by another process; this bench reads its result when it ends")
+        return BUSY
+    except (EndpointDown, CannotWrite):
+        raise  # the LLM is down, or nothing can be written: stop; the same command continues the bench
     except UserError as exc:
-        observer.on_message(f"  failed: {exc}")
-        _mark_failed(storage, name, bench_id, target, method, seed, request.trials, str(exc))
-        return
-    optuna.load_study(study_name=name, storage=storage).set_user_attr("bench_id", bench_id)
+        observer.on_message(f"  failed: {one_line(str(exc))}")
+        _mark_failed(storage_url, storage, cell, bench_id, request.trials, str(exc))
+        return DONE
+    optuna.load_study(study_name=cell.name, storage=storage).set_user_attr("bench_id", bench_id)
+    return DONE
+
+
+def _wait_for(cells: list[Cell], request: BenchRequest, storage: optuna.storages.BaseStorage, storage_url: str,
+              bench_id: str, llm: LLMSettings | None, folder: Path, observer: RunObserver,
+              client_factory: Callable[[LLMSettings], LLMClient]) -> None:
+    """Wait for the cells other processes run; a cell whose process died is continued here."""
+    if cells:
+        observer.on_message(f"[bench] waiting for {len(cells)} run(s) that another process is running: "
+                            + ", ".join(c.name for c in cells))
+    pending = cells
+    while pending:
+        time.sleep(WAIT_POLL_SECONDS)
+        still = []
+        for cell in pending:
+            if _state(storage_url, storage, cell.name)[0] == "busy":
+                still.append(cell)
+                continue
+            observer.on_message(cell.line())
+            if _run_one(request, storage, storage_url, cell, bench_id, llm, folder, observer,
+                        client_factory) == BUSY:
+                still.append(cell)
+        pending = still
 
 
 def _existing(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study | None:
@@ -172,11 +328,36 @@ def _existing(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study |
         return None
 
 
-def _mark_failed(storage: optuna.storages.BaseStorage, name: str, bench_id: str, target: str, method: str,
-                 seed: int, trials: int, reason: str) -> None:
-    if _existing(storage, name) is not None:
+def _clear_failed(storage_url: str, storage: optuna.storages.BaseStorage, name: str) -> bool:
+    """Delete a cell's failed placeholder so the cell is tried again; False if the study is something else now.
+
+    Only a placeholder (status failed, no trial, no live lease) is deleted,
+    and under the lease mutex: a study another process runs is never touched.
+    """
+    with leases.mutex(storage_url):
+        study = _existing(storage, name)
+        if study is None:
+            return True
+        attrs = study.user_attrs
+        if attrs.get("status") != "failed" or study.trials or leases.live_holder(attrs) is not None:
+            return False
         optuna.delete_study(study_name=name, storage=storage)
-    study = optuna.create_study(study_name=name, storage=storage)
-    for key, value in {"run_id": name, "target": target, "method": method, "seed": seed, "trials": trials,
-                       "bench_id": bench_id, "status": "failed", "fail_reason": reason}.items():
-        study.set_user_attr(key, value)
+        return True
+
+
+def _mark_failed(storage_url: str, storage: optuna.storages.BaseStorage, cell: Cell, bench_id: str, trials: int,
+                 reason: str) -> None:
+    """A placeholder study saying why the cell failed, for the report; none when a study of that name exists.
+
+    An existing study is another process's live run, or this cell's own
+    run, which keeps what it stored and is continued by the next bench: it
+    is never deleted or overwritten.
+    """
+    with leases.mutex(storage_url):
+        if _existing(storage, cell.name) is not None:
+            return
+        study = optuna.create_study(study_name=cell.name, storage=storage)
+        for key, value in {"run_id": cell.name, "target": cell.target, "method": cell.method, "seed": cell.seed,
+                           "trials": trials, "bench_id": bench_id, "status": "failed",
+                           "fail_reason": reason}.items():
+            study.set_user_attr(key, value)

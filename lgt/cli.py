@@ -35,14 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("targets", help="list the targets, their data and search space")
 
     base = commands.add_parser("baseline", help="tune a target with a classic Optuna method")
-    _target_options(base)
-    base.add_argument("--method", required=True, help=methods.help_text(agents=False))
+    _target_options(base, required=False)  # required unless --resume names the run: its study knows them
+    base.add_argument("--method", help=methods.help_text(agents=False) + " (required unless --resume RUN_ID)")
     base.add_argument("--trials", type=int, default=15, help="trial budget (default 15; 'default' runs 1)")
     base.add_argument("--seed", type=int, default=0, help="seed for the sampler and the training (default 0)")
     base.add_argument("--storage", help="Optuna storage URL (default sqlite:///results/studies.db)")
     base.add_argument("--config", type=Path, help="JSON file overriding the shared first (default) config")
     base.add_argument("--resume", nargs="?", const="", metavar="RUN_ID",
-                      help="continue a run without repeating finished trials (bare: the latest matching run)")
+                      help="continue a run without repeating finished trials; with RUN_ID nothing else is needed "
+                           "(bare: the latest run of --target, --method and --seed)")
     base.add_argument("--epoch-budget", type=int, metavar="E",
                       help="also stop once E epochs were trained over all trials (compare with lgt tune --adapt epoch)")
     base.add_argument("--run-id", help="name the study (default target-method-seed-time); workers join it by name")
@@ -180,7 +181,7 @@ def cmd_targets(args: argparse.Namespace) -> None:
 def cmd_baseline(args: argparse.Namespace) -> None:
     from lgt.baselines import BaselineRequest, run_baseline
 
-    request = BaselineRequest(target=args.target, method=args.method, trials=args.trials, seed=args.seed,
+    request = BaselineRequest(target=args.target or "", method=args.method or "", trials=args.trials, seed=args.seed,
                               storage=args.storage, data_dir=args.data_dir, target_column=args.target_column,
                               task=args.task, config=_read_config(args.config), resume=args.resume,
                               run_id=args.run_id, create_only=args.create_only, epoch_budget=args.epoch_budget,
@@ -275,15 +276,19 @@ def cmd_bench(args: argparse.Namespace) -> None:
     result = run_bench(request, ProgressObserver())
     table = Path(result["bench_dir"]) / "table.md"
     if table.exists():
-        out.print(table.read_text())
-    out.print(f"report: {result['report']}")
+        out.print(table.read_text(), markup=False)
+    out.print(f"report: {result['report']}", markup=False)
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from lgt.console import out
-    from lgt.reporting import rebuild
+    from lgt.console import err, out
+    from lgt.reporting import rebuild_folder
+    from lgt.reporting.text import one_line
 
-    out.print(f"report: {rebuild(args.path, args.storage)}")
+    rebuilt = rebuild_folder(args.path, args.storage)
+    out.print(f"report: {rebuilt.report}", markup=False)
+    if rebuilt.unfinished:
+        err.print(f"note: {one_line(rebuilt.unfinished)}", markup=False)
 
 
 def cmd_dashboard(args: argparse.Namespace) -> None:
@@ -347,17 +352,26 @@ COMMANDS = {"targets": cmd_targets, "baseline": cmd_baseline, "tune": cmd_tune, 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from lgt.logs import configure
+    from lgt.reporting.text import one_line
 
     configure()
     args = build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)
     except UserError as exc:
-        print(f"lgt: error: {exc}", file=sys.stderr)
+        print(f"lgt: error: {one_line(exc)}", file=sys.stderr)  # a file name's newline stays in the one line
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("lgt: interrupted; finished trials are saved (continue with --resume)", file=sys.stderr)
         return 130
+    except Exception as exc:
+        from lgt.outputs import cause, is_write_failure
+
+        if not is_write_failure(exc):
+            raise  # a bug: keep its traceback
+        print(f"lgt: error: a write failed ({one_line(cause(exc))}); what the storage holds is kept: once it can be "
+              f"written, `lgt report FOLDER` writes a run's files and --resume continues it", file=sys.stderr)
+        return EXIT_USER_ERROR
     return 0
 
 

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from lgt.observer import RunObserver
 from lgt.reporting import lines
+from lgt.reporting.text import one_line
 from lgt.reporting.text import short as fmt
 from tuning_targets import Config, EpochRecord, Reporter, TrialResult
 
@@ -66,7 +67,8 @@ class ProgressObserver(RunObserver):
             self.progress.console.print(f"trial {number}: val {self.metric} {fmt(result.val_metric)} "
                                         f"({result.seconds:.1f} s)")
         else:
-            self.progress.console.print(f"trial {number}: [red]failed[/] - {escape(str(result.fail_reason))}")
+            self.progress.console.print(f"trial {number}: [red]failed[/] - {escape(one_line(result.fail_reason))}",
+                                        soft_wrap=True)
 
     def on_proposal(self, round_number: int, budget: int, proposal: Mapping[str, Any]) -> None:
         self.on_message(lines.proposal_line(round_number, budget, proposal))
@@ -81,7 +83,8 @@ class ProgressObserver(RunObserver):
         self.on_message(lines.schedule_line(entry, self.metric))
 
     def on_message(self, text: str) -> None:
-        self.progress.console.print(escape(text))  # LLM text and "[bench]" tags are not rich markup
+        # LLM text and "[bench]" tags are not rich markup; a long line (a CSV's path) is not wrapped into two
+        self.progress.console.print(escape(one_line(text)), soft_wrap=True)
 
     def on_run_end(self, summary: dict[str, Any]) -> None:
         self.progress.stop()
@@ -93,7 +96,7 @@ def trials_table(rows: list[dict[str, Any]], metric: str, best: int | None) -> T
         table.add_column(column)
     for row in rows:
         style = "bold green" if row["number"] == best else None
-        note = row["fail_reason"] or row.get("changes", "")
+        note = escape(one_line(row["fail_reason"] or row.get("changes", "")))
         table.add_row(str(row["number"]), str(row["source"]), fmt(row["val_metric"]), str(row["epochs_run"]),
                       fmt(row["seconds"], 3), note, style=style)
     return table

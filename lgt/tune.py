@@ -8,6 +8,8 @@ checkpointer and the graph. Everything else is injected into the graph.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -34,17 +36,19 @@ from agents import (
     needs_embedded_server,
     preflight,
 )
+from agents.base import Words
 from graphs.batch import build_batch_graph
 from graphs.state import Deps
 from graphs.tuning import build_graph
-from lgt import methods, reporting
+from lgt import leases, methods, reporting
 from lgt.candidates import TPECandidates
 from lgt.errors import UserError
 from lgt.observer import RunObserver
+from lgt.outputs import check_folder, check_storage, file_writes, storage_writes
 from lgt.recorder import StudyDispatcher, StudyRecorder
 from lgt.reporting.publish import publish_run
 from lgt.runs import RunRequest, RunSpec, build_target, new_run_id
-from lgt.settings import default_storage_url, run_dir
+from lgt.settings import default_storage_url, run_path
 from lgt.studies import (
     add_wall_time,
     create_study,
@@ -53,6 +57,7 @@ from lgt.studies import (
     open_storage,
     redact_url,
     refuse_existing_run,
+    resume_command,
 )
 from tuning_targets import Target
 
@@ -74,6 +79,7 @@ class TuneRequest(RunRequest):
     adapt: str = "trial"  # "epoch": the agents also adjust dynamic knobs between epochs of each trial
     adapt_check: bool = True  # A/B-check each in-run change from a snapshot
     on_llm_failure: str = "stop"  # stop after a few rounds the Advisor fell back in a row; "tpe": go on with TPE
+    words: str = "auto"  # menu: the agents pick from closed lists, code writes every sentence; free; auto (see WORDS)
 
     def check(self) -> None:
         super().check()
@@ -93,6 +99,8 @@ class TuneRequest(RunRequest):
             raise UserError("--adapt epoch runs the agents inside each trial; use it with --parallel 1")
         if self.on_llm_failure not in ("stop", "tpe"):
             raise UserError(f"--on-llm-failure must be 'stop' or 'tpe', got {self.on_llm_failure!r}")
+        if self.words not in WORDS:
+            raise UserError(f"--words must be one of {', '.join(WORDS)}, got {self.words!r}")
 
 
 @contextlib.contextmanager
@@ -119,6 +127,19 @@ def checkpointer(storage_url: str, folder: Path) -> Iterator[BaseCheckpointSaver
         yield SqliteSaver(conn)
 
 
+# How the agents word things. menu: they pick from closed lists (the Advisor's pick read from the model's
+# probabilities) and code writes every sentence; free: they write, and code checks and replaces what fails;
+# auto: menu for the embedded model (too small to write), free for an endpoint (issue 18).
+WORDS = ("auto", "menu", "free")
+
+
+def resolve_words(words: str, settings: LLMSettings) -> str:
+    """`--words` as the run uses it: auto is menu on the embedded model, free on an endpoint."""
+    if words == "auto":
+        return "menu" if settings.embedded else "free"
+    return words
+
+
 @contextlib.contextmanager
 def llm_settings(model: str | None, base_url: str | None, observer: RunObserver) -> Iterator[LLMSettings]:
     """The configured endpoint, or the embedded model served while the context lasts."""
@@ -142,17 +163,21 @@ class _Options:
     adapt_check: bool
     candidates: int
     on_llm_failure: str
+    words: str = "free"  # as resolved for the run (never "auto"); runs stored before it existed were free
 
     @classmethod
     def of(cls, request: TuneRequest, stored: dict[str, Any] | None = None) -> _Options:
         given: dict[str, Any] = {"parallel": request.parallel, "optimize_every": request.optimize_every, "adapt": request.adapt,
                  "adapt_check": request.adapt_check, "candidates": request.candidates,
-                 "on_llm_failure": request.on_llm_failure}
+                 "on_llm_failure": request.on_llm_failure, "words": request.words}
         return cls(**(given | {k: v for k, v in (stored or {}).items() if k in given}))
 
 
 def _spec(request: TuneRequest, storage_url: str) -> tuple[RunSpec, _Options, bool]:
-    """The run to start or continue, read without writing anything: (spec, options, resuming)."""
+    """The run to start or continue, read without writing anything: (spec, options, resuming).
+
+    A run another live process drives is refused here, before the LLM starts.
+    """
     if not request.resume:
         if request.run_id:
             refuse_existing_run(storage_url, request.run_id)  # before the LLM starts: a taken id is one line
@@ -165,8 +190,21 @@ def _spec(request: TuneRequest, storage_url: str) -> tuple[RunSpec, _Options, bo
     method = methods.find(spec.method)
     if method is None or not method.is_agents:
         raise UserError(f"run {spec.run_id!r} is a {spec.method} baseline, not an LGT run: continue it with "
-                        f"`lgt baseline --resume {spec.run_id}`")
+                        f"`{resume_command(spec.run_id, False, storage_url)}`")
+    leases.check_free(study, _busy_hint(storage_url, spec.run_id))
     return spec, _Options.of(request, dict(study.user_attrs)), True
+
+
+def _busy_hint(url: str, run_id: str) -> str:
+    return f"let it finish, or stop it and continue with `{resume_command(run_id, True, url)}`"
+
+
+def _create(storage: optuna.storages.BaseStorage, spec: RunSpec, target: Target, options: _Options,
+            url: str) -> optuna.Study:
+    study = create_study(storage, spec, target, url=url)
+    for key, value in vars(options).items():
+        study.set_user_attr(key, value)
+    return study
 
 
 def run_tune(request: TuneRequest, observer: RunObserver | None = None, approver: Approver | None = None,
@@ -174,40 +212,45 @@ def run_tune(request: TuneRequest, observer: RunObserver | None = None, approver
              llm: LLMSettings | None = None) -> dict[str, Any]:
     """Run (or resume) an LGT run and write its outputs; returns the summary.
 
-    Nothing is written until the target's data has been read and the LLM
-    endpoint has answered a preflight request, so a mistyped URL or a dead
-    server is one line and an untouched storage. `client_factory` lets
-    tests hand in a client whose HTTP is faked; by default the real
-    `ChatOpenAI` client is built from the settings. `llm` skips endpoint
-    resolution (the bench starts the embedded model once).
+    Nothing is written until the target's data has been read, the results
+    folder and the storage were found writable, and the LLM endpoint has
+    answered a preflight request, so a mistyped URL or a dead server is one
+    line and an untouched storage. The run is driven under a lease
+    (`lgt.leases`): a second process never drives it at the same time.
+    `client_factory` lets tests hand in a client whose HTTP is faked; by
+    default the real `ChatOpenAI` client is built from the settings. `llm`
+    skips endpoint resolution (the bench starts the embedded model once).
     """
     request.check()
     observer = observer or RunObserver()
     storage_url = request.storage or default_storage_url()
+    check_storage(storage_url)
     spec, options, resuming = _spec(request, storage_url)
+    folder = request.out_dir or run_path(spec.run_id)
+    check_folder(folder)
     target = build_target(spec)
     given = contextlib.nullcontext(llm) if llm else llm_settings(request.llm_model, request.llm_base_url, observer)
     with given as settings:
         client = client_factory(settings)
         preflight(client)
+        options = dataclasses.replace(options, words=resolve_words(options.words, settings))
         storage = open_storage(storage_url)
-        if resuming:
-            study = load_study(storage, spec.run_id)
-        else:
-            study = create_study(storage, spec, target)
-            for key, value in vars(options).items():
-                study.set_user_attr(key, value)
-        folder = request.out_dir or run_dir(spec.run_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        study.set_user_attr("llm_model", settings.model)
-        started_at = time.perf_counter()
-        try:
-            with checkpointer(storage_url, folder) as saver:
-                _drive(request, spec, target, study, options, settings, client, saver, folder, observer, approver,
-                       storage_url)
-        finally:
-            add_wall_time(study, time.perf_counter() - started_at)
-    summary = reporting.write_run_files(storage_url, spec.run_id, folder)
+        create = None if resuming else functools.partial(_create, storage, spec, target, options, storage_url)
+        with leases.driving(storage_url, storage, spec.run_id, create=create,
+                            hint=_busy_hint(storage_url, spec.run_id)) as study, \
+                storage_writes(storage_url, spec.run_id, agents=True):
+            folder.mkdir(parents=True, exist_ok=True)
+            study.set_user_attr("llm_model", settings.model)
+            started_at = time.perf_counter()
+            try:
+                with checkpointer(storage_url, folder) as saver:
+                    _drive(request, spec, target, study, options, settings, client, saver, folder, observer,
+                           approver, storage_url)
+            finally:
+                with contextlib.suppress(Exception):  # a storage that just failed cannot take the wall time either
+                    add_wall_time(study, time.perf_counter() - started_at)
+    with file_writes(storage_url, folder):
+        summary = reporting.write_run_files(storage_url, spec.run_id, folder)
     summary |= {"transcript": str(folder / "transcript.jsonl"), "llm_model": settings.model}
     observer.on_run_end(summary)
     return summary
@@ -221,9 +264,11 @@ def _drive(request: TuneRequest, spec: RunSpec, target: Target, study: optuna.St
     parallel = options.parallel
     hint = f"start workers with: lgt worker --storage {redact_url(storage_url)} --study {spec.run_id}"
     recorder = StudyRecorder(study, target, spec.method, on_change=lambda: publish_run(study, folder))
-    deps = Deps(target=target, evaluator=Evaluator(client, transcript), optimizer=Optimizer(client, transcript),
-                recorder=recorder, progress=observer, seed=spec.seed, advisor=Advisor(client, transcript),
-                batch_advisor=BatchAdvisor(client, transcript) if parallel > 1 else None,
+    words: Words = "menu" if options.words == "menu" else "free"
+    deps = Deps(target=target, evaluator=Evaluator(client, transcript, words),
+                optimizer=Optimizer(client, transcript, words), words=words,
+                recorder=recorder, progress=observer, seed=spec.seed, advisor=Advisor(client, transcript, words),
+                batch_advisor=BatchAdvisor(client, transcript, words) if parallel > 1 else None,
                 optimize_every=options.optimize_every, llm_usage=transcript.usage, parallel=parallel,
                 dispatcher=StudyDispatcher(study, target, spec.method, hint=hint) if parallel > 1 else None,
                 adapt=options.adapt, adapt_check=options.adapt_check, epoch_budget=spec.epoch_budget,

@@ -69,10 +69,10 @@ def test_reusing_an_lgt_run_id_points_to_lgt_tune_resume(tmp_path: Path, capsys:
     assert main(["baseline", "--target", "iris", "--method", "tpe", "--storage", storage, "--run-id", "agents-run"]) == 2
     line = _error_line(capsys)
     assert line == ("lgt: error: run 'agents-run' already exists in this storage (lgt on houses); continue it with "
-                    "`lgt tune --resume agents-run`, or choose another --run-id")
+                    f"`lgt tune --resume agents-run --storage {storage}`, or choose another --run-id")
     assert main(["baseline", "--target", "iris", "--method", "tpe", "--storage", storage, "--run-id", "agents-run",
                  "--create-only"]) == 2
-    assert "`lgt tune --resume agents-run`" in _error_line(capsys)
+    assert f"`lgt tune --resume agents-run --storage {storage}`" in _error_line(capsys)
     assert main(["tune", "--target", "iris", "--storage", storage, "--run-id", "foreign",
                  "--llm-base-url", DEAD_LLM]) == 2
     assert "run 'foreign' already exists in this storage; it was not made by lgt" in _error_line(capsys)
