@@ -24,6 +24,7 @@ from agents.schemas import (
 )
 
 PICK_ANSWER = '{"pick": "'  # the answer position: the next token is the candidate's letter
+CAUSE_ANSWER = '{"acts on": "'  # asked on the same prompt: which of the best trial's problems the pick acts on
 CHECKED = "Each change is tested: the next epoch is trained with and without it, and the better one is kept."
 UNCHECKED = "Each change is applied as is for the rest of the run, so change only what the evidence supports."
 
@@ -123,8 +124,8 @@ class Advisor(Agent):
         the pick. With no prior yet, one pass with the candidates hidden
         seeds it, returned in ``scores["seed_prior"]`` for the run to keep.
         When `causes` (the best trial's problems, `agents.diagnoses`) holds
-        more than one, the model's probabilities over them after its pick
-        say which one it acts on; with one, that one.
+        more than one, the model's probabilities over them, asked in the
+        same request, say which one the pick acts on; with one, that one.
 
         Args:
             candidates: One line per candidate, in candidate order (index 0 is TPE's own pick).
@@ -146,13 +147,11 @@ class Advisor(Agent):
                   "guidance": guidance or "(none yet)"}
         template = load_prompt("advisor_pick")
         messages = template.render(**values, candidates=lettered(candidates, order))
-        read = self._read_pick(messages, lambda: template.render(**values, candidates=hidden(len(candidates))),
-                               order, position_prior, PICK_ANSWER)
+        asked = [(CAUSE_ANSWER, list(causes))] if len(causes) > 1 else []
+        read, rated = self._read_pick(messages, lambda: template.render(**values, candidates=hidden(len(candidates))),
+                                      order, position_prior, PICK_ANSWER, also=asked)
         chosen = read.chosen[0]
-        cause = causes[0] if len(causes) == 1 else None
-        if len(causes) > 1:
-            letter = scoring.LABELS[list(order).index(chosen)]
-            cause = scoring.top(causes, self._rate(messages, f'{PICK_ANSWER}{letter}", "cause": "', causes), causes[0])
+        cause = scoring.top(causes, rated[0], causes[0]) if asked else (causes[0] if causes else None)
         return Choice(pick=chosen, reason="", expected_effect="", cause=cause, scores=read.record("advisor"))
 
     def adjust(

@@ -101,8 +101,8 @@ class Agent:
         """Menu mode: the model picks from closed lists and code writes every sentence."""
         return self.words == "menu"
 
-    def _score(self, messages: list[dict[str, str]], answer: str, options: Sequence[str]) -> Scored:
-        """The model's log-probability of each option after `answer` (`agents.scoring.score`), recorded.
+    def _score(self, messages: list[dict[str, str]], questions: Sequence[scoring.Question]) -> list[Scored]:
+        """The model's log-probabilities of each question's options (`agents.scoring.score`), recorded.
 
         Raises:
             ScoringUnavailable: the endpoint cannot score; the caller generates its pick instead.
@@ -112,63 +112,67 @@ class Agent:
         timeout = self.client.chat.request_timeout
         seconds = float(timeout) if isinstance(timeout, int | float) else 60.0
         try:
-            scored = scoring.score(self.client, messages, answer, options, seconds)
+            scored = scoring.score(self.client, messages, questions, seconds)
         except scoring.ScoringUnavailable:
             raise
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
             error = self.transcript.redact(f"{type(exc).__name__}: {exc}")[:300]
             self._record(messages, _Reply(None, None, error, {}), 1, time.monotonic() - start, fallback=True)
             raise AgentFailure(self.name, f"scoring failed ({error})", 1) from None
-        reply = _Reply(json.dumps({"answer": answer, "options": list(options),
-                                   "logprobs": [round(x, 4) for x in scored.logprobs]}),
-                       None, None, {"input_tokens": scored.prompt_tokens, "output_tokens": 0}, scored.timings)
+        raw = json.dumps([{"answer": answer, "options": list(options), "logprobs": [round(x, 4) for x in s.logprobs]}
+                          for (answer, options), s in zip(questions, scored, strict=True)])
+        reply = _Reply(raw, None, None, {"input_tokens": scored[0].prompt_tokens, "output_tokens": 0},
+                       scored[0].timings)
         self._record(messages, reply, 1, time.monotonic() - start, fallback=False)
         return scored
 
     def _read_pick(self, messages: list[dict[str, str]], hidden: Callable[[], list[dict[str, str]]],
-                   order: Sequence[int], prior: Sequence[float] | None, answer: str, take: int = 1) -> MenuPick:
+                   order: Sequence[int], prior: Sequence[float] | None, answer: str, take: int = 1,
+                   also: Sequence[scoring.Question] = ()) -> tuple[MenuPick, list[list[float] | None]]:
         """The options a model prefers in a lettered menu (`lettered`), read from its probabilities.
 
         `messages` show the menu in `order` (position -> option); `answer`
         is the reply up to the letter. The letters' probabilities are divided
         by `prior` (the run's estimate of the model's position bias); with no
         prior yet, one more pass over `hidden()` (the same prompt, the
-        options hidden) seeds it. An endpoint that cannot score writes its
-        picks instead, under a schema of the letters (position bias kept).
+        options hidden) seeds it. `also` are more questions on the same
+        prompt, answered in the same request: their ratings (per token, so an
+        option's length does not count against it) come back second, None
+        each when the endpoint cannot score. An endpoint that cannot score
+        writes its picks instead, under a schema of the letters (position
+        bias kept).
         """
         k = len(order)
         labels = list(scoring.LABELS[:k])
         try:
-            scored = self._score(messages, answer, labels)
+            scored = self._score(messages, [(answer, labels), *also])
         except scoring.ScoringUnavailable:
             reply = self._ask_messages(letters_schema(tuple(labels), take), messages)
             letters = list(dict.fromkeys(str(x) for x in getattr(reply, "picks", [])))
             chosen = [list(order)[labels.index(x)] for x in letters if x in labels][:take]
             return scoring.MenuPick(chosen=chosen, preference=[1.0 if i in chosen else 0.0 for i in range(k)],
-                                    raw=[], shown=list(order), prior=[], mode="generated")
-        raw = scoring.distribution(scored.logprobs)
+                                    raw=[], shown=list(order), prior=[], mode="generated"), [None] * len(also)
+        raw = scoring.distribution(scored[0].logprobs)
         seed = None
         if prior is None:
-            seed = scoring.distribution(self._score(hidden(), answer, labels).logprobs)
+            seed = scoring.distribution(self._score(hidden(), [(answer, labels)])[0].logprobs)
             prior = seed
         by_position = scoring.debiased(raw, prior)
         preference = [0.0] * k
         for position, index in enumerate(order):
             preference[index] = by_position[position]
         chosen = sorted(range(k), key=lambda i: (-preference[i], i))[:take]
+        ratings: list[list[float] | None] = [scoring.per_token(s.logprobs, s.tokens) for s in scored[1:]]
         return scoring.MenuPick(chosen=chosen, preference=preference, raw=raw, shown=list(order), prior=list(prior),
-                                mode="scored", seed_prior=seed)
+                                mode="scored", seed_prior=seed), ratings
 
-    def _rate(self, messages: list[dict[str, str]], answer: str, options: Sequence[str]) -> list[float] | None:
-        """The model's preference among named `options` after `answer` (per token, so length does not count).
-
-        None when the endpoint cannot score: the caller takes code's default.
-        """
+    def _rate(self, messages: list[dict[str, str]], questions: Sequence[scoring.Question]) -> list[list[float] | None]:
+        """The model's preference among each question's named options (per token); None each if it cannot score."""
         try:
-            scored = self._score(messages, answer, options)
+            scored = self._score(messages, questions)
         except scoring.ScoringUnavailable:
-            return None
-        return scoring.per_token(scored.logprobs, scored.tokens)
+            return [None] * len(questions)
+        return [scoring.per_token(s.logprobs, s.tokens) for s in scored]
 
     def _ask(self, schema: type[M], values: Mapping[str, str], prompt: str | None = None) -> M:
         """One validated answer in ``schema``, or `AgentFailure` after two bad replies.

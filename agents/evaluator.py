@@ -114,23 +114,26 @@ class Evaluator(Agent):
         base = values | {"problems": ", ".join(problems) or "none"}
         messages = template.render(**base, steps=lettered([step_line(m) for m in menu], order) or "(none)")
         outcome: str = found[0]
-        answer = '{"outcome": "'
-        if scored_trial:
-            outcome = scoring.top(diagnoses.OUTCOMES[:2], self._rate(messages, answer, diagnoses.OUTCOMES[:2]), outcome)
-        answer += f'{outcome}", "diagnosis": "'
         diagnosis: str = problems[0] if problems else "healthy"
-        if len(problems) > 1:
-            diagnosis = scoring.top(problems, self._rate(messages, answer, problems), diagnosis)
+        asked = ([('{"outcome": "', diagnoses.OUTCOMES[:2])] if scored_trial else []) + \
+            ([('{"diagnosis": "', problems)] if len(problems) > 1 else [])
         steps: list[GradientStep] = []
         record: dict[str, Any] = {}
         if menu:
-            read = self._read_pick(messages, lambda: template.render(**base, steps=hidden(len(menu))), order,
-                                   scoring.prior(priors, len(menu), "steps"), f'{answer}{diagnosis}", "steps": ["',
-                                   take=min(2, len(menu)))
+            read, rated = self._read_pick(messages, lambda: template.render(**base, steps=hidden(len(menu))), order,
+                                          scoring.prior(priors, len(menu), "steps"), '{"steps": ["',
+                                          take=min(2, len(menu)), also=asked)
             chosen = read.chosen[:1] + [i for i in read.chosen[1:] if read.preference[i] >= 1 / len(menu)]
             steps = [GradientStep(knob=menu[i]["knob"], direction=menu[i]["direction"], reason="", confidence=None,
                                   cause=menu[i]["cause"]) for i in chosen]
             record = read.record("steps") | {"menu": menu}
+        else:
+            rated = self._rate(messages, asked) if asked else []
+        answers = dict(zip((a for a, _ in asked), rated, strict=True))
+        if scored_trial:
+            outcome = scoring.top(diagnoses.OUTCOMES[:2], answers['{"outcome": "'], outcome)
+        if len(problems) > 1:
+            diagnosis = scoring.top(problems, answers['{"diagnosis": "'], diagnosis)
         return Verdict(is_new_best=new_best, analysis="", gradient=steps, outcome=outcome, diagnosis=diagnosis,
                        scores=record or None)
 

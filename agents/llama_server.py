@@ -88,58 +88,79 @@ def _lean_state(llama_cls: Any, state_cls: Any) -> None:
     llama_cls.save_state, llama_cls.load_state = save_state, load_state
 
 
-def score_options(llama: Any, messages: list[dict[str, str]], answer: str, options: list[str]) -> dict[str, Any]:
-    """The log-probability of each of `options` as the continuation of `answer`, after the chat `messages`.
+def score_options(llama: Any, messages: list[dict[str, str]], questions: list[tuple[str, list[str]]]) -> dict[str, Any]:
+    """For each question (the start of the assistant's answer, its options), each option's log-probability.
 
-    This is how a model too small to write picks from a menu: the prompt is
-    read once (a prefix already in the context, or in the RAM prompt cache,
-    is reused, as for a chat completion), the log-probabilities of every
-    option's first token come from the logits at the answer position, and
-    an option of several tokens is read on from there one token at a time,
-    then rolled back, so options never see each other. Only the last
-    position's logits are needed at each step, so the model needs no
-    `logits_all` (which would cost n_ctx x vocabulary floats of memory).
+    This is how a model too small to write picks from a menu. The prompt
+    is read once (a prefix already in the context, or in the RAM prompt
+    cache, is reused, as for a chat completion); each question's answer is
+    read on from there, the log-probabilities of every option's first token
+    come from the logits at the answer position, and an option of several
+    tokens is read on one token at a time. Then everything past the prompt
+    is rolled back, so questions and options never see each other. Only the
+    last position's logits are ever needed, so the model needs no
+    `logits_all` (n_ctx x vocabulary floats of memory).
     """
     import llama_cpp
     import numpy as np
 
     started = time.perf_counter()
-    tokens = _chat_tokens(llama, messages, answer)
+    prompt = _chat_tokens(llama, messages, "")
     if getattr(llama, "cache", None):
         try:
-            cached = llama.cache[tokens]
-            if llama_cpp.Llama.longest_token_prefix(cached.input_ids.tolist(), tokens) > \
-                    llama_cpp.Llama.longest_token_prefix(llama._input_ids.tolist(), tokens):
+            cached = llama.cache[prompt]
+            if llama_cpp.Llama.longest_token_prefix(cached.input_ids.tolist(), prompt) > \
+                    llama_cpp.Llama.longest_token_prefix(llama._input_ids.tolist(), prompt):
                 llama.load_state(cached)
         except KeyError:
             pass
-    reuse = min(llama_cpp.Llama.longest_token_prefix(llama._input_ids.tolist(), tokens), len(tokens) - 1)
-    llama._ctx.kv_cache_seq_rm(-1, reuse, -1)
-    llama.n_tokens = reuse
-    llama.eval(tokens[reuse:])
-    first = _log_softmax(llama, np)
+    read = _read_to(llama, prompt)
     prompt_ms = (time.perf_counter() - started) * 1000
-    if getattr(llama, "cache", None):
-        llama.cache[tokens] = llama.save_state()
-    base = llama.n_tokens
-    scored, lengths, extra = [], [], 0
-    for option in options:
-        ids = llama.tokenize(option.encode("utf-8"), add_bos=False, special=False)
-        lengths.append(len(ids))
-        total = float(first[ids[0]]) if ids else 0.0
-        for i in range(1, len(ids)):  # read on, one token at a time, from where the answer stands
-            llama.eval([ids[i - 1]])
-            total += float(_log_softmax(llama, np)[ids[i]])
-            extra += 1
-        if len(ids) > 1:
-            llama._ctx.kv_cache_seq_rm(-1, base, -1)
-            llama.n_tokens = base
-            llama._requires_eval = True  # the logits left are an option's, not the prompt's
-        scored.append(total)
+    if getattr(llama, "cache", None) and read >= CACHE_AFTER:  # a follow-up of a few tokens is not worth a state
+        llama.cache[prompt] = llama.save_state()
+    base, extra, answers = llama.n_tokens, 0, []
+    for answer, options in questions:
+        extra += _read_to(llama, _chat_tokens(llama, messages, answer))
+        first, at = _log_softmax(llama, np), llama.n_tokens
+        scored, lengths = [], []
+        for option in options:
+            ids = llama.tokenize(option.encode("utf-8"), add_bos=False, special=False)
+            lengths.append(len(ids))
+            total = float(first[ids[0]]) if ids else 0.0
+            for i in range(1, len(ids)):  # read on, one token at a time, from where the answer stands
+                llama.eval([ids[i - 1]])
+                total += float(_log_softmax(llama, np)[ids[i]])
+                extra += 1
+            _roll_back(llama, at)
+            scored.append(total)
+        answers.append({"logprobs": scored, "tokens": lengths})
+    _roll_back(llama, base)
     wall_ms = (time.perf_counter() - started) * 1000
-    return {"logprobs": scored, "tokens": lengths, "prompt_tokens": len(tokens),
-            "timings": {"prompt_n": len(tokens) - reuse, "prompt_ms": round(prompt_ms, 1), "predicted_n": extra,
+    return {"answers": answers, "prompt_tokens": len(prompt),
+            "timings": {"prompt_n": read, "prompt_ms": round(prompt_ms, 1), "predicted_n": extra,
                         "predicted_ms": round(max(0.0, wall_ms - prompt_ms), 1)}}
+
+
+CACHE_AFTER = 32  # prompt tokens read, at least, before a scoring request's state goes into the prompt cache
+
+
+def _read_to(llama: Any, tokens: list[int]) -> int:
+    """Make the context hold `tokens`, reading only what it does not share with them (at least the last token)."""
+    import llama_cpp
+
+    keep = min(llama_cpp.Llama.longest_token_prefix(llama._input_ids.tolist(), tokens), len(tokens) - 1)
+    llama._ctx.kv_cache_seq_rm(-1, keep, -1)
+    llama.n_tokens = keep
+    llama.eval(tokens[keep:])
+    return int(len(tokens) - keep)
+
+
+def _roll_back(llama: Any, length: int) -> None:
+    """Forget every position from `length` on."""
+    if llama.n_tokens > length:
+        llama._ctx.kv_cache_seq_rm(-1, length, -1)
+        llama.n_tokens = length
+        llama._requires_eval = True  # the logits left are not the last kept position's
 
 
 def _chat_tokens(llama: Any, messages: list[dict[str, str]], answer: str) -> list[int]:
@@ -171,9 +192,10 @@ def _log_softmax(llama: Any, np: Any) -> Any:
 
 
 def add_score_route(app: Any) -> None:
-    """``POST /v1/lgt/score``: {messages, answer, options} -> {logprobs, tokens, prompt_tokens, timings}.
+    """``POST /v1/lgt/score``: {messages, questions: [{answer, options}]} -> {answers: [{logprobs, tokens}], ...}.
 
-    See `score_options`; ``tokens`` is each option's length in tokens.
+    See `score_options`; ``tokens`` is each option's length in tokens, and
+    the reply also carries ``prompt_tokens`` and ``timings``.
 
     It takes the model through llama-cpp-python's own dependency, so it
     waits its turn behind any chat completion like every other request.
@@ -183,14 +205,16 @@ def add_score_route(app: Any) -> None:
     from starlette.concurrency import run_in_threadpool
 
     async def score(body: dict[str, Any] = Body(...), proxy: Any = Depends(get_llama_proxy)) -> dict[str, Any]:  # noqa: B008
-        messages, answer, options = body.get("messages"), body.get("answer", ""), body.get("options")
-        if not isinstance(messages, list) or not isinstance(answer, str) or not isinstance(options, list) \
-                or not options or not all(isinstance(o, str) and o for o in options):
+        messages, questions = body.get("messages"), body.get("questions")
+        if not isinstance(messages, list) or not isinstance(questions, list) or not questions or not all(
+                isinstance(q, dict) and isinstance(q.get("answer", ""), str) and isinstance(q.get("options"), list)
+                and q["options"] and all(isinstance(o, str) and o for o in q["options"]) for q in questions):
             from fastapi import HTTPException
 
-            raise HTTPException(status_code=400, detail="needs messages (a list), answer (text) and options "
-                                                        "(non-empty texts)")
-        return await run_in_threadpool(score_options, proxy(body.get("model")), messages, answer, options)
+            raise HTTPException(status_code=400, detail="needs messages (a list) and questions (a list of "
+                                                        "{answer: text, options: non-empty texts})")
+        asked = [(str(q.get("answer", "")), list(q["options"])) for q in questions]
+        return await run_in_threadpool(score_options, proxy(body.get("model")), messages, asked)
 
     app.post("/v1/lgt/score")(score)
 

@@ -70,7 +70,7 @@ class Optimizer(Agent):
         template = load_prompt("optimizer_menu")
         values = {"task": render.task(metric), "data": render.data(data), "knobs": render.knob_names(space),
                   "guidance": current, "record": render.outcomes(record, metric, most=3)}
-        read = self._read_pick(template.render(**values, rules=lettered([rule_line(r) for r in menu], order)),
+        read, _ = self._read_pick(template.render(**values, rules=lettered([rule_line(r) for r in menu], order)),
                                lambda: template.render(**values, rules=hidden(len(menu))), order,
                                scoring.prior(priors, len(menu), "rules"), '{"rules": ["', take=min(RULES, len(menu)))
         chosen = read.chosen[:1] + [i for i in read.chosen[1:] if read.preference[i] >= 1 / len(menu)]

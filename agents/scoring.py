@@ -48,9 +48,15 @@ class Scored:
     timings: Mapping[str, float]
 
 
-def score(client: LLMClient, messages: Sequence[Mapping[str, str]], answer: str, options: Sequence[str],
-          timeout: float) -> Scored:
-    """The log-probability of each option continuing the assistant's `answer` after `messages`.
+Question = tuple[str, Sequence[str]]  # the start of the assistant's answer, and the options that may follow it
+
+
+def score(client: LLMClient, messages: Sequence[Mapping[str, str]], questions: Sequence[Question],
+          timeout: float) -> list[Scored]:
+    """For each question, the log-probability of each option continuing the answer after `messages`.
+
+    One request: the server reads the prompt once and each question's
+    answer from there (`agents.llama_server.score_options`).
 
     Raises:
         ScoringUnavailable: the server has no such route (HTTP 404/405) or no HTTP client is known.
@@ -59,19 +65,25 @@ def score(client: LLMClient, messages: Sequence[Mapping[str, str]], answer: str,
     base = client.chat.openai_api_base
     if client.http is None or not base:
         raise ScoringUnavailable("no endpoint to score with")
-    response = client.http.post(base.rstrip("/") + SCORE_PATH, timeout=timeout,
-                                json={"model": client.chat.model_name, "messages": list(messages), "answer": answer,
-                                      "options": list(options)})
+    response = client.http.post(base.rstrip("/") + SCORE_PATH, timeout=timeout, json={
+        "model": client.chat.model_name, "messages": list(messages),
+        "questions": [{"answer": answer, "options": list(options)} for answer, options in questions]})
     if response.status_code in (404, 405):
         raise ScoringUnavailable(f"the endpoint has no {SCORE_PATH} route (HTTP {response.status_code})")
     response.raise_for_status()
     body = response.json()
-    logprobs = [float(x) for x in body["logprobs"]]
-    if len(logprobs) != len(options) or not all(math.isfinite(x) or x == -math.inf for x in logprobs):
-        raise httpx.DecodingError(f"the scoring route answered {len(logprobs)} scores for {len(options)} options")
+    answers = body["answers"]
+    if len(answers) != len(questions):
+        raise httpx.DecodingError(f"the scoring route answered {len(answers)} questions of {len(questions)}")
     timings = {k: float(v) for k, v in (body.get("timings") or {}).items() if isinstance(v, int | float)}
-    tokens = [int(n) for n in body.get("tokens") or [1] * len(options)]
-    return Scored(logprobs, tokens, int(body.get("prompt_tokens") or 0), timings)
+    out = []
+    for answer, (_, options) in zip(answers, questions, strict=True):
+        logprobs = [float(x) for x in answer["logprobs"]]
+        if len(logprobs) != len(options) or any(math.isnan(x) for x in logprobs):
+            raise httpx.DecodingError(f"the scoring route answered {len(logprobs)} scores for {len(options)} options")
+        tokens = [int(n) for n in answer.get("tokens") or [1] * len(options)]
+        out.append(Scored(logprobs, tokens, int(body.get("prompt_tokens") or 0), timings))
+    return out
 
 
 def distribution(logprobs: Sequence[float]) -> list[float]:

@@ -283,7 +283,8 @@ def _picked_verdict(verdict: dict[str, Any], newest: TrialRecord, best: TrialRec
     if problem is not None or diagnosis in diagnoses.OUTCOMES:
         replaced.append(f"diagnosis: {problem or diagnosis + ' is an outcome, not a diagnosis'}")
         diagnosis, diagnosed_by = (found[1] if len(found) > 1 else "healthy"), f"{BY_LGT} diagnosis"
-    read = (f"The Evaluator reads {outcome}" if by_evaluator else f"{BY_LGT} {outcome}") + \
+    read = (f"The Evaluator reads {outcome}" if by_evaluator else
+            f"{outcome.capitalize()} (computed; the Evaluator read {verdict['outcome']})") + \
         f": {_evidence_of(outcome, newest, metric, best)}"
     parts = [read] if diagnosis == "healthy" and not scored else \
         [read, f"{diagnosed_by}: {diagnosis} ({_evidence_of(diagnosis, newest, metric)})"]

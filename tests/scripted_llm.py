@@ -125,12 +125,13 @@ class ScriptedLLM:
                            "reason_for_change": "the larger rates helped twice"})
 
     def score(self, body: dict[str, Any]) -> list[float]:
-        """Menu mode's scoring route: log-probabilities of the options, by default all alike.
+        """Menu mode's scoring route, one question (``answer``, ``options``): by default all options alike.
 
         Alike, the Advisor's pick is TPE's candidate 0 (ties go to the first
         candidate) and the Evaluator's outcome the first listed; tests that
-        need another pick script `scores` (a list of log-probabilities, or a
-        function of the request body) or override this method.
+        need another pick script `scores` (a list of log-probabilities per
+        question, or a function of the question with the request's
+        ``messages``) or override this method.
         """
         return [0.0] * len(body["options"])
 
@@ -138,13 +139,16 @@ class ScriptedLLM:
         system = body["messages"][0]["content"] if body.get("messages") else ""
         agent = next((a for a in ("Advisor", "Evaluator", "Optimizer") if f"You are the {a}" in system), "unknown")
         self.requests.append((f"{agent.lower()}-score", body))
-        item: Any = self.scores.pop(0) if self.scores else self.score
-        if isinstance(item, int):
-            return httpx.Response(item, json={"detail": "scripted failure"})
-        logprobs = item(body) if callable(item) else item
-        return httpx.Response(200, json={"logprobs": logprobs, "tokens": [1] * len(logprobs), "prompt_tokens": 100,
-                                         "timings": {"prompt_n": 50, "prompt_ms": 10.0, "predicted_n": 0,
-                                                     "predicted_ms": 0.0}})
+        answers = []
+        for question in body["questions"]:
+            item: Any = self.scores.pop(0) if self.scores else self.score
+            if isinstance(item, int):
+                return httpx.Response(item, json={"detail": "scripted failure"})
+            asked = {"messages": body["messages"], **question}
+            logprobs = item(asked) if callable(item) else item
+            answers.append({"logprobs": logprobs, "tokens": [1] * len(logprobs)})
+        return httpx.Response(200, json={"answers": answers, "prompt_tokens": 100, "timings": {
+            "prompt_n": 50, "prompt_ms": 10.0, "predicted_n": 0, "predicted_ms": 0.0}})
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)

@@ -139,18 +139,20 @@ def test_the_server_scores_a_menu_from_its_probabilities_reusing_what_it_has_rea
     with EmbeddedServer(startup_timeout=90) as server:
         client = make_client(server.llm_settings())
         memory = Path(f"/proc/{server._process.pid}/status") if server._process else None
-        first = scoring.score(client, messages, '{"pick": "', ["A", "B", "C"], timeout=60)
-        again = scoring.score(client, messages, '{"pick": "', ["C", "B", "A"], timeout=60)
-        longer = scoring.score(client, messages, '{"pick": "B", "cause": "', ["overfitting", "a plateau"], timeout=60)
+        first, = scoring.score(client, messages, [('{"pick": "', ["A", "B", "C"])], timeout=60)
+        again, = scoring.score(client, messages, [('{"pick": "', ["C", "B", "A"])], timeout=60)
+        both = scoring.score(client, messages, [('{"pick": "', ["A", "B", "C"]),
+                                                ('{"pick": "B", "cause": "', ["overfitting", "a plateau"])], timeout=60)
         before = _rss_kib(memory)
         for _ in range(10):
-            scoring.score(client, messages, '{"pick": "', ["A", "B", "C"], timeout=60)
+            scoring.score(client, messages, [('{"pick": "', ["A", "B", "C"])], timeout=60)
         after = _rss_kib(memory)
     assert all(x < 0 for x in first.logprobs) and first.tokens == [1, 1, 1]
     assert again.logprobs == pytest.approx(first.logprobs[::-1], abs=1e-4)  # each option scored on its own
     assert first.timings["prompt_n"] > 20 and again.timings["prompt_n"] <= 2  # the same prompt is not read twice
-    assert longer.timings["prompt_n"] < 12  # only the answer's new tokens
-    assert longer.tokens[0] >= 2 and longer.timings["predicted_n"] >= sum(longer.tokens) - 2  # read on, token by token
+    # Two questions in one request: the first as if asked alone, the second read on from the prompt.
+    assert both[0].logprobs == pytest.approx(first.logprobs, abs=1e-4) and both[0].timings["prompt_n"] <= 2
+    assert both[1].tokens[0] >= 2 and both[1].timings["predicted_n"] >= sum(both[1].tokens) - 2
     # No logits_all: scoring keeps no per-position logits (n_ctx x vocabulary floats would be ~1.6 GB).
     assert after - before < 50_000
 

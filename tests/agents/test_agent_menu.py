@@ -30,16 +30,17 @@ LINES = ["lr 0.01 -> 0.02 | TPE's next pick", "dropout 0 -> 0.2 | from TPE's goo
          "epochs 10 -> 20 | the Evaluator's gradient", "width 32 -> 64 | from TPE's good region"]
 
 
-def scored(*probabilities: float) -> dict[str, Any]:
-    """The scoring route's answer giving the options these probabilities."""
-    return {"logprobs": [math.log(p) for p in probabilities], "tokens": [1] * len(probabilities),
-            "prompt_tokens": 120, "timings": {"prompt_n": 60, "prompt_ms": 30.0}}
+def scored(*questions: tuple[float, ...]) -> dict[str, Any]:
+    """The scoring route's answer giving each question's options these probabilities."""
+    return {"answers": [{"logprobs": [math.log(p) for p in probabilities], "tokens": [1] * len(probabilities)}
+                        for probabilities in questions], "prompt_tokens": 120,
+            "timings": {"prompt_n": 60, "prompt_ms": 30.0}}
 
 
 def test_the_pick_is_the_letter_the_model_prefers_once_its_position_prior_is_divided_out(tmp_path: Path) -> None:
     # Shown in order C, A, D, B (position -> candidate 2, 0, 3, 1); the model puts most mass on the first letter
     # whatever it shows, as its prior says, but more than that on the third: candidate 3 is the pick.
-    server, client = fake_llm(scored(0.6, 0.1, 0.2, 0.1))
+    server, client = fake_llm(scored((0.6, 0.1, 0.2, 0.1)))
     choice = Advisor(client, Transcript(tmp_path / "t.jsonl"), "menu").pick(
         space(), [trial(0, 0.8, source="default")], ACCURACY, LINES, order=[2, 0, 3, 1],
         position_prior=[0.7, 0.1, 0.1, 0.1])
@@ -48,7 +49,7 @@ def test_the_pick_is_the_letter_the_model_prefers_once_its_position_prior_is_div
     assert scores["mode"] == "scored" and scores["shown"] == [2, 0, 3, 1]
     assert scores["preference"][3] == max(scores["preference"])
     request = server.requests[0]
-    assert request["answer"] == '{"pick": "' and request["options"] == ["A", "B", "C", "D"]
+    assert request["questions"] == [{"answer": '{"pick": "', "options": ["A", "B", "C", "D"]}]
     prompt = "\n".join(m["content"] for m in request["messages"])
     assert "A: epochs 10 -> 20" in prompt and "C: width 32 -> 64" in prompt
     assert "response_format" not in request  # nothing is written, so there is nothing to hold free text
@@ -56,16 +57,17 @@ def test_the_pick_is_the_letter_the_model_prefers_once_its_position_prior_is_div
 
 def test_a_first_pick_seeds_the_prior_with_the_candidates_hidden_and_a_cause_is_read_after_the_pick(
         tmp_path: Path) -> None:
-    server, client = fake_llm(scored(0.5, 0.3, 0.1, 0.1), scored(0.8, 0.1, 0.05, 0.05), scored(0.2, 0.8))
+    server, client = fake_llm(scored((0.5, 0.3, 0.1, 0.1), (0.2, 0.8)), scored((0.8, 0.1, 0.05, 0.05)))
     choice = Advisor(client, Transcript(tmp_path / "t.jsonl"), "menu").pick(
         space(), [trial(0, 0.8, source="default")], ACCURACY, LINES, order=[0, 1, 2, 3],
         causes=["overfitting", "plateau"])
     assert "(details hidden)" in server.prompt(1) and "(details hidden)" not in server.prompt(0)
     assert (choice.scores or {})["seed_prior"] == pytest.approx([0.8, 0.1, 0.05, 0.05])
     assert choice.pick == 1  # 0.3/0.1 beats 0.5/0.8 and 0.1/0.05
-    assert server.requests[2]["answer"] == '{"pick": "B", "cause": "' and choice.cause == "plateau"
+    assert server.requests[0]["questions"][1] == {"answer": '{"acts on": "', "options": ["overfitting", "plateau"]}
+    assert choice.cause == "plateau" and len(server.requests) == 2  # the cause came with the pick, one request
     transcript = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
-    assert len(transcript) == 3 and all(r["agent"] == "advisor" and r["prompt_evaluated"] == 60 for r in transcript)
+    assert len(transcript) == 2 and all(r["agent"] == "advisor" and r["prompt_evaluated"] == 60 for r in transcript)
 
 
 def test_an_endpoint_that_cannot_score_writes_its_pick_from_the_letters(tmp_path: Path) -> None:
@@ -97,15 +99,16 @@ def test_the_evaluator_reads_outcome_problem_and_steps_from_remedies_the_playboo
     wanted = menu.index({"knob": "weight_decay", "direction": "increase", "cause": "overfitting"})
     letters = [0.05] * len(menu)
     letters[order.index(wanted)] = 0.6
-    server, client = fake_llm(scored(0.3, 0.7), scored(*letters), scored(*[1 / len(menu)] * len(menu)))
+    server, client = fake_llm(scored(tuple(letters), (0.3, 0.7)), scored(tuple([1 / len(menu)] * len(menu))))
     verdict = Evaluator(client, Transcript(None), "menu").judge(space(), newest, best, ACCURACY, facts,
                                                              order_seed=7)
     assert verdict.analysis == "" and verdict.outcome == "no gain" and verdict.diagnosis == "overfitting"
     assert [(s.knob, s.direction, s.cause) for s in verdict.gradient] == [("weight_decay", "increase", "overfitting")]
     assert all(s.reason == "" and s.confidence is None for s in verdict.gradient)
-    assert server.requests[0]["options"] == ["improved", "no gain"]
-    assert server.requests[1]["answer"] == '{"outcome": "no gain", "diagnosis": "overfitting", "steps": ["'
-    assert "Problems the numbers show: overfitting" in server.prompt(1)
+    questions = server.requests[0]["questions"]
+    assert [q["answer"] for q in questions] == ['{"steps": ["', '{"outcome": "']
+    assert questions[1]["options"] == ["improved", "no gain"]
+    assert "Problems the numbers show: overfitting" in server.prompt(0) and "(details hidden)" in server.prompt(1)
 
 
 def test_the_optimizer_picks_rules_the_record_backs(tmp_path: Path) -> None:
@@ -117,7 +120,7 @@ def test_the_optimizer_picks_rules_the_record_backs(tmp_path: Path) -> None:
     assert {"shape": "keep", "knob": "dropout", "trial": 1} in menu
     letters = [0.01] * len(menu)
     letters[scoring.shuffled(len(menu), 5).index(menu.index({"shape": "avoid", "knob": "lr", "trial": 2}))] = 0.9
-    _, client = fake_llm(scored(*letters), scored(*[1 / len(menu)] * len(menu)))
+    _, client = fake_llm(scored(tuple(letters)), scored(tuple([1 / len(menu)] * len(menu))))
     guidance = Optimizer(client, Transcript(None), "menu").rewrite([], record, ACCURACY, space=space(), order_seed=5)
     assert guidance.guidance == "" and guidance.rules is not None
     assert guidance.rules[0] == {"shape": "avoid", "knob": "lr", "trial": 2}

@@ -54,7 +54,8 @@ def test_a_menu_run_writes_only_code_sentences_that_name_a_knob_or_an_observatio
     transcript = [json.loads(line) for line in Path(str(summary["transcript"])).read_text().splitlines()]
     agents = {r["agent"] for r in transcript}
     assert agents <= {"advisor", "evaluator", "optimizer"} and {"advisor", "evaluator", "optimizer"} <= agents
-    assert all("logprobs" in json.loads(r["raw"]) for r in transcript)  # read from probabilities, none written
+    # Read from probabilities, none written: each call asked its questions of the scoring route.
+    assert all(all("logprobs" in question for question in json.loads(r["raw"])) for r in transcript)
     assert not any(body.get("response_format") for agent, body in llm.requests if agent != "preflight")
 
     departed = [t for t in study.trials if t.user_attrs.get("departed")]

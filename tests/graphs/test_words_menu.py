@@ -61,7 +61,8 @@ def test_a_wrong_outcome_is_corrected_and_a_supported_diagnosis_stands_as_the_ev
     newest = record(1, 0.91, OVERFIT, dropout=0.3)
     checked = checked_verdict(verdict("improved", "overfitting"), newest, best, KNOBS, METRIC)
     assert checked["outcome"] == "no gain" and checked["replaced"][0].startswith("outcome: the Evaluator picked")
-    assert checked["analysis"].startswith(f"{BY_LGT} no gain: val accuracy 0.91 did not beat the best so far, 0.95")
+    assert checked["analysis"].startswith("No gain (computed; the Evaluator read improved): val accuracy 0.91 did not "
+                                          "beat the best so far, 0.95")
     assert "the Evaluator's diagnosis: overfitting (val loss rose from 0.35 at epoch 3 to 0.55 at epoch 5" \
            in checked["analysis"]
     assert says_nothing(checked["analysis"], list(KNOBS)) == []
