@@ -267,8 +267,10 @@ def _run_one(request: BenchRequest, storage: optuna.storages.BaseStorage, storag
         observer.on_message(f"  being run by another process ({holder[0] if holder else '?'}); this bench reads "
                             f"its result when it ends")
         return BUSY
-    if state == "failed" and not _clear_failed(storage_url, storage, cell.name):
-        return BUSY  # replaced meanwhile by another process's run: look again later
+    if state == "failed":
+        cleared = _clear_failed(storage_url, storage, cell.name)
+        if cleared != "cleared":
+            return BUSY if cleared == "busy" else DONE  # another process's run now, or a failed run with trials
     resume = cell.name if state == "resumable" else None
     out_dir = folder / "runs" / cell.name.removeprefix(bench_id + ".")
     try:
@@ -328,21 +330,24 @@ def _existing(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study |
         return None
 
 
-def _clear_failed(storage_url: str, storage: optuna.storages.BaseStorage, name: str) -> bool:
-    """Delete a cell's failed placeholder so the cell is tried again; False if the study is something else now.
+def _clear_failed(storage_url: str, storage: optuna.storages.BaseStorage, name: str) -> str:
+    """Delete a cell's failed placeholder so the cell is tried again: "cleared", "busy" or "kept".
 
     Only a placeholder (status failed, no trial, no live lease) is deleted,
-    and under the lease mutex: a study another process runs is never touched.
+    and under the lease mutex: a study another process runs ("busy": look
+    again later) or a failed study holding trials ("kept") is never touched.
     """
     with leases.mutex(storage_url):
         study = _existing(storage, name)
         if study is None:
-            return True
+            return "cleared"
         attrs = study.user_attrs
-        if attrs.get("status") != "failed" or study.trials or leases.live_holder(attrs) is not None:
-            return False
+        if attrs.get("status") != "failed" or leases.live_holder(attrs) is not None:
+            return "busy"
+        if study.trials:
+            return "kept"
         optuna.delete_study(study_name=name, storage=storage)
-        return True
+        return "cleared"
 
 
 def _mark_failed(storage_url: str, storage: optuna.storages.BaseStorage, cell: Cell, bench_id: str, trials: int,

@@ -106,8 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--epoch-budget", type=int, metavar="E",
                        help="every run also stops at E epochs trained, so methods that adapt inside a run and "
                             "pruning baselines (tpe-median, tpe-hyperband) compare on equal epochs")
-    bench.add_argument("--bench-id", help="name of the bench (default: derived from targets, methods, trials, seeds, "
-                                          "so the same command continues the same bench)")
+    bench.add_argument("--bench-id", help="name of the bench (default: derived from everything it measures, so the "
+                                          "same command continues the same bench)")
 
     report = commands.add_parser("report", help="rebuild report.md, tables and plots from the storage")
     report.add_argument("path", type=Path, help="a run dir (results/<run-id>) or a bench dir (results/bench/<id>)")

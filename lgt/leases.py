@@ -11,8 +11,9 @@ run (a second bench, a `--resume` while the first process goes on) sees a
 live lease and stands back with `RunBusy`.
 
 A lease is dead once its beat is older than three intervals, or at once when
-its holder was a process of this machine that is gone (killed, or crashed),
-so a run whose driver died is resumable without waiting. `lgt worker`s take
+its holder was a process of this machine (same boot, same pid namespace)
+that is gone (killed, or crashed), so a run whose driver died is resumable
+without waiting. `lgt worker`s take
 no lease: many of them share one study by design, and Optuna's trial
 heartbeats keep them apart.
 
@@ -73,10 +74,25 @@ def live_holder(attrs: Mapping[str, Any], now: float | None = None) -> tuple[str
         return None
     if age > STALE_BEATS * float(lease.get("interval") or heartbeat_seconds()):
         return None
-    host, _, pid = holder.rpartition(":")
-    if host == socket.gethostname() and pid.isdigit() and _gone(int(pid)):
+    _, _, pid = holder.rpartition(":")
+    here = _process_space()
+    if here is not None and lease.get("space") == here and pid.isdigit() and _gone(int(pid)):
         return None
     return holder, max(0.0, age)
+
+
+def _process_space() -> str | None:
+    """This machine's boot and this process's pid namespace: where a holder's pid means the same process.
+
+    A host name alone is not enough (two machines called localhost on one
+    database, or containers sharing a host name), and a pid from another
+    namespace names another process; None where Linux's /proc cannot say.
+    """
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        return f"{boot}:{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        return None
 
 
 def _gone(pid: int) -> bool:
@@ -142,7 +158,8 @@ class Lease:
     thread: threading.Thread | None = None
 
     def value(self) -> dict[str, Any]:
-        return {"holder": holder_name(), "token": self.token, "beat": time.time(), "interval": self.interval}
+        return {"holder": holder_name(), "token": self.token, "beat": time.time(), "interval": self.interval,
+                "space": _process_space()}
 
     def beat_forever(self) -> None:
         while not self.stop.wait(self.interval):
