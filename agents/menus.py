@@ -52,7 +52,12 @@ def remedy_menu(space: Sequence[KnobSpec], causes: Sequence[str], newest: Mappin
                 if wanted is not None:
                     options.append({"knob": knob, "direction": wanted, "cause": cause})
         per_cause.append(options[:PER_CAUSE])
-    return _interleave(per_cause)
+    steps, moves = [], set()
+    for step in _interleave(per_cause):  # one line per move: the first problem it answers names it
+        if (step["knob"], step["direction"]) not in moves:
+            moves.add((step["knob"], step["direction"]))
+            steps.append(step)
+    return steps
 
 
 def step_line(step: Mapping[str, str]) -> str:
