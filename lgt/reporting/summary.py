@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,8 @@ BENCH_COLUMNS = ("study_name", "bench_id", "target", "method", "seed", "budget",
                  "epochs_trained", "status", "fail_reason", "metric", "direction", "best_val_metric", "test_metric",
                  "default_val_metric", "trials_to_95", "trials_to_99", "wall_seconds", "training_seconds",
                  "llm_seconds", "other_seconds", "prompt_tokens", "completion_tokens", "llm_model", "rounds",
-                 "llm_seconds_per_round", "fallback_rounds", "departed_rounds", "gated_rounds", "words_replaced")
+                 "llm_seconds_per_round", "fallback_rounds", "departed_rounds", "gated_rounds", "words_replaced",
+                 "words")
 TRIAL_COLUMNS = ("number", "method", "source", "state", "val_metric", "best_epoch", "epochs_run", "seconds",
                  "fail_reason")
 
@@ -93,7 +94,29 @@ def agents_summary(run: Run, llm: float | None) -> Row:
         "words_replaced": sum(len(a.get("replaced") or []) for a in attrs)
         + sum(len(v.get("replaced") or []) for v in verdicts),
         "guidance_refused": sum(k.startswith("guidance_refused_") for k in run.attrs),
+        "words": run.attrs.get("words") or "free",
+        "departure_positions": departure_positions(attrs),
     }
+
+
+def departure_positions(attrs: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """Where the candidates the Advisor picked over TPE's candidate 0 were shown: position -> count.
+
+    Position bias is the model choosing by place, not content: in free mode
+    the candidates are listed in their order, so the position is the pick;
+    in menu mode the order is shuffled per round and stored with the pick.
+    Picks that the gate or the margin overruled count too: they are the
+    model's choices.
+    """
+    counts: dict[str, int] = {}
+    for a in attrs:
+        pick = a.get("pick")
+        if pick is None or pick == 0:
+            continue
+        choice = (a.get("evidence") or {}).get("choice") or {}
+        position = choice.get("position", pick)
+        counts[str(position)] = counts.get(str(position), 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: int(kv[0])))
 
 
 def status(run: Run) -> str:

@@ -106,7 +106,38 @@ def bench_tables(rows: list[Row]) -> str:
          "A/B branches of in-run checks included, so equal epoch budgets show as equal numbers)."), "",
         *_cost_table(cols), "",
         *_paired_section(cols),
+        *_positions_section(cols),
     ])
+
+
+def _positions_section(cols: list[Column]) -> list[str]:
+    """Where the Advisor's departures from TPE's pick were shown, by method over every target and seed.
+
+    A model that chooses by place sends most of them to one position (in
+    free mode, the candidate listed second); one that reads the candidates
+    spreads them by what they hold. Empty without LGT runs that chose.
+    """
+    found: dict[str, dict[str, int]] = {}
+    for col in cols:
+        for group in col.groups:
+            for row in group.ok:
+                for position, count in (row.get("departure_positions") or {}).items():
+                    mine = found.setdefault(group.method, {})
+                    mine[position] = mine.get(position, 0) + int(count)
+    if not found:
+        return []
+    lines = ["## Where the Advisor's departures were shown", "",
+             ("Each time the Advisor picked a candidate other than TPE's own (whether or not it then trained), the "
+              "position that candidate was shown at, over every run of the method: a share far above the rest at "
+              "one position is the model choosing by place. In free mode the list is in a fixed order (0 is TPE's "
+              "pick, so departures are shown at 1 and later); in menu mode it is shuffled every round and the "
+              "model's position prior is divided out."), "",
+             "| method | departures | by position shown |", "| --- | ---: | --- |"]
+    for method, counts in found.items():
+        total = sum(counts.values())
+        shares = ", ".join(f"{p}: {n} ({n / total:.0%})" for p, n in sorted(counts.items(), key=lambda kv: int(kv[0])))
+        lines.append(f"| {methods.get(method).label} | {total} | {shares} |")
+    return [*lines, ""]
 
 
 def _paired_section(cols: list[Column]) -> list[str]:
