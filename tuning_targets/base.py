@@ -1,61 +1,55 @@
 """The `Target` contract: what gets tuned, how it is measured, what may change.
 
 Every tuner (Optuna baselines, the LGT agents) sees a target only through
-this class, so adding a data set means adding one subclass.
+this class, so adding a data set means adding one subclass. A target trains
+a config and reports its curve: `start_run` gives a `ModelRun` stepped an
+epoch (torch), a boosting stage or one fit at a time (scikit-learn), and
+`run` steps it to the end. Nothing here assumes torch; the torch targets
+share `tuning_targets.torch_target.TorchTarget`.
 """
 
 from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
-from torch import nn
-
-from lgt.errors import UserError
+from tuning_targets.metrics import Task, check_metric, metric_direction
 from tuning_targets.records import Reporter, TrialResult
 from tuning_targets.space import CategoricalKnob, Config, FloatKnob, IntKnob, Knob, SearchSpace
-from tuning_targets.trainer import (
-    Augment,
-    KnobSetter,
-    Task,
-    TensorSplits,
-    TrainingRun,
-    TrainSettings,
-    TrialRefused,
-    is_out_of_memory,
-    out_of_memory_reason,
-    pick_device,
-    run_to_end,
-)
+from tuning_targets.stepping import ModelRun, run_to_end
+
+if TYPE_CHECKING:
+    import torch
 
 Direction = Literal["maximize", "minimize"]
 
 
 class Target(ABC):
-    """A data set with its model family and search space.
+    """A data set with its model family (or families) and search space.
 
-    Subclasses load data lazily (`load_splits`), so listing targets is cheap
-    and a missing data set is reported only when it is needed.
+    Subclasses load data lazily, so listing targets is cheap and a missing
+    data set is reported only when it is needed. `metric` chooses what is
+    tuned (`tuning_targets.metrics`; default accuracy or MAE by task).
     """
 
     name: str
     task: Task
     description: str = ""
 
-    def __init__(self, *, split_seed: int = 0) -> None:
+    def __init__(self, *, split_seed: int = 0, metric: str | None = None) -> None:
         self.split_seed = split_seed
+        self._metric = check_metric(self.task, metric)
         self.space: SearchSpace = self.build_space()
         self.default_config: Config = self.space.validate(self.default_values(), strict=True).config
 
     @property
     def metric(self) -> str:
-        return "accuracy" if self.task == "classification" else "mae"
+        return self._metric
 
     @property
     def direction(self) -> Direction:
-        return "maximize" if self.task == "classification" else "minimize"
+        return metric_direction(self._metric)
 
     def better(self, a: float, b: float | None) -> bool:
         """Whether metric value `a` beats `b` (None: nothing to beat)."""
@@ -71,14 +65,50 @@ class Target(ABC):
         """The untuned starting point every method shares as its first trial."""
 
     @abstractmethod
-    def load_splits(self, config: Config) -> TensorSplits:
-        """Tensors for this config (feature engineering may depend on it)."""
+    def start_run(self, config: Config, *, seed: int = 0, device: torch.device | None = None) -> ModelRun:
+        """Set up one config's training without training it: step it to train.
 
-    @abstractmethod
-    def build_model(self, config: Config, data: TensorSplits) -> nn.Module: ...
+        This is how in-run adaptation trains: between steps the knobs the
+        space marks dynamic (and active for this config) may change
+        (`ModelRun.apply`), the rest are fixed. `run()` is this stepped to
+        the end. The trial's clock (`ModelRun.started`) includes loading the
+        data. A config whose data or model cannot be built here gives a run
+        that is already over (`stepping.FailedRun`) and finishes as `failed`
+        with the reason, so the tuner goes on.
+        """
 
-    def augmenter(self, config: Config) -> Augment | None:
+    def run(self, config: Config, reporter: Reporter | None = None, *, seed: int = 0,
+            device: torch.device | None = None) -> TrialResult:
+        """Train one config; the config must already fit the space."""
+        run = self.start_run(config, seed=seed, device=device)
+        result = run_to_end(run, reporter)
+        result.seconds = time.perf_counter() - run.started
+        return result
+
+    def load_splits(self, config: Config) -> object:
+        """The data `config` trains on, in the target's own form (tensors for the torch targets), or None.
+
+        Callers that only want bad data to fail early should call `prepare`.
+        """
+        self.prepare(config)
         return None
+
+    def prepare(self, config: Config) -> None:
+        """Read and build the data `config` trains on now, so a problem shows before any tuning.
+
+        Raises UserError for data that is missing or unusable, and
+        `TrialRefused` or MemoryError for data too big for this machine.
+        Targets without data have nothing to do.
+        """
+
+    def planned_steps(self, config: Config) -> int:
+        """Steps a run of `config` trains unless it stops early (its epochs for a torch model)."""
+        return int(config.get("epochs", 1))
+
+    def max_steps(self) -> int:
+        """The most steps any config of the space may train: the resource Hyperband divides."""
+        knob = self.space.knobs.get("epochs")
+        return int(getattr(knob, "high", 0) or self.default_config.get("epochs", 3))
 
     def data_profile(self) -> dict[str, Any]:
         """Facts about the data the agents are told, computed here, as plain data.
@@ -90,65 +120,21 @@ class Target(ABC):
         regression; ``columns`` (names as found in the data: data, never
         instructions, so whoever shows them quotes and caps them).
         """
-        data = self.load_splits(self.default_config)
-        profile: dict[str, Any] = {"rows": {"train": len(data.x_train), "val": len(data.x_val),
-                                            "test": len(data.x_test)}}
-        if self.task == "classification" and len(data.y_train):
-            profile["classes"] = class_balance(data.y_train.tolist())
-        return profile
+        return {}
 
     def data_summary(self) -> str:
         """Sizes of the splits, for `lgt targets`; never raises."""
-        try:
-            data = self.load_splits(self.default_config)
-        except UserError as exc:
-            return f"unavailable: {exc}"
-        return f"{len(data.x_train)} train / {len(data.x_val)} val / {len(data.x_test)} test"
+        return ""
 
-    def run(self, config: Config, reporter: Reporter | None = None, *, seed: int = 0,
-            device: torch.device | None = None) -> TrialResult:
-        """Train one config; the config must already fit the space."""
-        run = self.start_run(config, seed=seed, device=device)
-        result = run_to_end(run, reporter)
-        result.seconds = time.perf_counter() - run.started
-        return result
+    def dynamic_knobs(self, config: Config | None = None) -> tuple[str, ...]:
+        """Knobs that may change between steps of a run of `config` (default: the default config).
 
-    def start_run(self, config: Config, *, seed: int = 0, device: torch.device | None = None) -> TrainingRun:
-        """Set up one config's training without training it: step it an epoch at a time.
-
-        This is how in-run adaptation trains: between epochs the knobs the
-        space marks dynamic may change (`TrainingRun.apply`), the rest are
-        fixed. `run()` is this stepped to the end. The trial's clock
-        (`TrainingRun.started`) includes loading the data.
-
-        A config whose data or model cannot be built here (`TrialRefused`,
-        or an allocation that fails) gives a run that is already over and
-        finishes as `failed` with the reason, so the tuner goes on.
+        A knob is dynamic when the space marks it so and it is active in the
+        config: a hist_gb run's learning rate may move, an MLP's may, but
+        neither may move the other's.
         """
-        config = self.space.validate(config, base=self.default_config, strict=True).config
-        started = time.perf_counter()
-        settings = TrainSettings.from_config(config)
-        try:
-            data = self.load_splits(config)
-            torch.manual_seed(seed)
-            model = self.build_model(config, data)
-            return TrainingRun(model, data, settings, task=self.task, seed=seed,
-                               augment=self.augmenter(config), device=device or pick_device(), config=config,
-                               dynamic=self.dynamic_knobs(), setters=self.knob_setters(config), started=started)
-        except (TrialRefused, MemoryError, RuntimeError) as exc:
-            if not isinstance(exc, TrialRefused) and not is_out_of_memory(exc):
-                raise
-            reason = f"refused: {exc}" if isinstance(exc, TrialRefused) else out_of_memory_reason(exc)
-        return TrainingRun.failed_to_start(reason, settings, task=self.task, config=config,
-                                           dynamic=self.dynamic_knobs(), started=started)
-
-    def dynamic_knobs(self) -> tuple[str, ...]:
-        """Knobs that may change between epochs of one run; every other knob is structural."""
-        return tuple(knob.name for knob in self.space if knob.dynamic)
-
-    def knob_setters(self, config: Config) -> dict[str, KnobSetter]:
-        """How this target's own dynamic knobs change inside a run (the trainer handles the shared ones)."""
-        return {}
+        config = self.default_config if config is None else config
+        return tuple(knob.name for knob in self.space if knob.dynamic and self.space.is_active(knob.name, config))
 
 
 def training_knobs(*, max_epochs: int, classification: bool) -> list[Knob]:
@@ -196,10 +182,6 @@ def class_balance(labels: list[Any]) -> dict[str, Any]:
     total = sum(counts.values())
     return {"count": len(counts), "smallest_share": round(min(counts.values()) / total, 4),
             "largest_share": round(max(counts.values()) / total, 4)}
-
-
-def activation(name: str) -> nn.Module:
-    return {"relu": nn.ReLU(), "gelu": nn.GELU(), "silu": nn.SiLU(), "tanh": nn.Tanh()}[name]
 
 
 ACTIVATIONS = ("relu", "gelu", "silu", "tanh")

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tuning_targets.base import ACTIVATIONS, TRAINING_DEFAULTS, Target, activation, training_knobs
+from tuning_targets.base import ACTIVATIONS, TRAINING_DEFAULTS, training_knobs
 from tuning_targets.image_data import (
     Arrays,
     default_data_dir,
@@ -26,6 +26,7 @@ from tuning_targets.image_data import (
     load_mnist_arrays,
 )
 from tuning_targets.space import CategoricalKnob, Config, FloatKnob, SearchSpace
+from tuning_targets.torch_target import TorchTarget, activation
 from tuning_targets.trainer import Augment, KnobSetter, TensorSplits, TrainingRun
 
 # strength -> (max shift as a fraction of the image, max rotation in degrees)
@@ -84,7 +85,7 @@ def random_affine(shift: float, degrees: float, flip: bool) -> Augment:
     return augment
 
 
-class ImageTarget(Target):
+class ImageTarget(TorchTarget):
     """An image data set read as uint8 arrays and normalised per channel."""
 
     task = "classification"
@@ -92,9 +93,9 @@ class ImageTarget(Target):
     max_epochs = 30
     flips = False
 
-    def __init__(self, *, split_seed: int = 0, data_dir: Path | None = None) -> None:
+    def __init__(self, *, split_seed: int = 0, data_dir: Path | None = None, metric: str | None = None) -> None:
         self.data_dir = data_dir or default_data_dir()
-        super().__init__(split_seed=split_seed)
+        super().__init__(split_seed=split_seed, metric=metric)
 
     @abstractmethod
     def read_arrays(self) -> Arrays: ...

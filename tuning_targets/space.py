@@ -6,20 +6,31 @@ read `describe()`, plain dicts with each knob's dimension, range and a
 one-line description. LLM proposals are untrusted, so `validate` either
 refuses bad values (strict, for configs a user typed) or repairs them
 (lenient, for LLM output) and says what it changed.
+
+A space may be conditional: a knob with `active_when={"model": ("hist_gb",)}`
+exists only in configs whose `model` is `hist_gb` (the tabular targets'
+model families). A config carries only its active knobs; `validate`,
+`sample`, `suggest` (Optuna's define-by-run), `distributions(config)`, the
+grid and `describe()` all follow the conditions, and a space without any
+behaves exactly as an unconditional one always did.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import optuna.distributions as od
+
+if TYPE_CHECKING:
+    from optuna.trial import BaseTrial
 
 from lgt.errors import UserError
 
@@ -28,6 +39,8 @@ DIMENSIONS: tuple[Dimension, ...] = ("architecture", "training", "features", "hy
 
 Value = float | int | str | bool
 Config = dict[str, Value]
+# A knob's condition: controlling knob -> the values under which the knob is active (all must hold).
+Condition = dict[str, tuple[Value, ...]]
 
 
 class _Repair(Exception):
@@ -45,13 +58,19 @@ class Knob(ABC):
 
     `dynamic` marks knobs that may change between epochs of one run
     (learning rate, regularisation strength, augmentation); the rest are
-    structural and fixed for a trial.
+    structural and fixed for a trial. `active_when` makes the knob exist
+    only while other knobs hold given values (`{"model": ("hist_gb",)}`);
+    `default` is the value a config takes when the knob becomes active and
+    nothing else gives one (switching `model` to `hist_gb` needs values for
+    hist_gb's knobs).
     """
 
     name: str
     dimension: Dimension
     description: str
     dynamic: bool = field(default=False, kw_only=True)
+    active_when: Condition | None = field(default=None, kw_only=True, hash=False)
+    default: Value | None = field(default=None, kw_only=True)
 
     @abstractmethod
     def distribution(self) -> od.BaseDistribution: ...
@@ -72,6 +91,10 @@ class Knob(ABC):
 
     @abstractmethod
     def range_text(self) -> str: ...
+
+    @abstractmethod
+    def suggest(self, trial: BaseTrial) -> Value:
+        """Ask an Optuna trial for this knob (define-by-run), with the same distribution as `distribution()`."""
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -125,6 +148,9 @@ class FloatKnob(Knob):
     def range_text(self) -> str:
         return f"[{self.low:g}, {self.high:g}]" + (" log-scale" if self.log else "")
 
+    def suggest(self, trial: BaseTrial) -> Value:
+        return trial.suggest_float(self.name, self.low, self.high, log=self.log)
+
 
 @dataclass(frozen=True)
 class IntKnob(Knob):
@@ -157,6 +183,9 @@ class IntKnob(Knob):
 
     def range_text(self) -> str:
         return f"[{self.low}, {self.high}]" + (" log-scale" if self.log else "")
+
+    def suggest(self, trial: BaseTrial) -> Value:
+        return trial.suggest_int(self.name, self.low, self.high, log=self.log)
 
 
 @dataclass(frozen=True)
@@ -212,6 +241,9 @@ class CategoricalKnob(Knob):
     def range_text(self) -> str:
         return "one of " + ", ".join(json.dumps(c) for c in self.choices)
 
+    def suggest(self, trial: BaseTrial) -> Value:
+        return cast(Value, trial.suggest_categorical(self.name, list(self.choices)))
+
 
 def shown(value: Any, limit: int = 40) -> str:
     """A value as a note or an error shows it: its repr, cut short (an LLM or a file may send anything)."""
@@ -247,7 +279,9 @@ class SearchSpace:
     """An ordered set of knobs.
 
     The order is meaningful: it is the order in which the grid baseline
-    spends its budget (most influential knobs first).
+    spends its budget (most influential knobs first). A knob's condition may
+    name only categorical knobs before it, so a config can be decided knob
+    by knob, which is how Optuna's define-by-run asks for it (`suggest`).
     """
 
     def __init__(self, knobs: Sequence[Knob]) -> None:
@@ -255,6 +289,19 @@ class SearchSpace:
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate knob names in {names}")
         self.knobs: dict[str, Knob] = {k.name: k for k in knobs}
+        earlier: dict[str, Knob] = {}
+        for knob in knobs:
+            for controller, values in (knob.active_when or {}).items():
+                ruler = earlier.get(controller)
+                if not isinstance(ruler, CategoricalKnob):
+                    raise ValueError(f"knob {knob.name!r} depends on {controller!r}, which must be a categorical "  # noqa: TRY004 - a bad space, not a bad type
+                                     f"knob listed before it")
+                if not values or any(not _member(v, ruler.choices) for v in values):
+                    raise ValueError(f"knob {knob.name!r} depends on {controller!r} being one of {list(values)}, "
+                                     f"which are not all among its choices {list(ruler.choices)}")
+            earlier[knob.name] = knob
+        self.controllers: list[str] = [name for name in self.knobs
+                                       if any(name in (k.active_when or {}) for k in knobs)]
 
     def __contains__(self, name: object) -> bool:
         return name in self.knobs
@@ -265,14 +312,106 @@ class SearchSpace:
     def __len__(self) -> int:
         return len(self.knobs)
 
-    def distributions(self) -> dict[str, od.BaseDistribution]:
-        return {name: knob.distribution() for name, knob in self.knobs.items()}
+    # --- conditions -----------------------------------------------------------------------------------
+
+    @property
+    def conditional(self) -> bool:
+        """Whether some knob exists only under a condition (then configs differ in which knobs they hold)."""
+        return bool(self.controllers)
+
+    def is_active(self, name: str, config: Mapping[str, Any]) -> bool:
+        """Whether knob `name` belongs in a config with these values: its controllers are active and match."""
+        for controller, values in (self.knobs[name].active_when or {}).items():
+            if controller not in config or not _member(config[controller], values) \
+                    or not self.is_active(controller, config):
+                return False
+        return True
+
+    def active_config(self, config: Mapping[str, Any]) -> Config:
+        """`config` without the knobs its own values make inactive (or that the space does not know), in space order."""
+        return {name: config[name] for name in self.knobs if name in config and self.is_active(name, config)}
+
+    def condition_text(self, name: str) -> str:
+        """When knob `name` is active, in words ("model is hist_gb"); empty for an unconditional knob."""
+        return " and ".join(f"{controller} is {' or '.join(str(v) for v in values)}"
+                            for controller, values in (self.knobs[name].active_when or {}).items())
+
+    def branches(self) -> list[Config]:
+        """Every assignment of the controlling knobs, each deciding one set of active knobs (`[{}]` if none)."""
+        out: list[Config] = [{}]
+        for name in self.controllers:
+            knob = self.knobs[name]
+            assert isinstance(knob, CategoricalKnob)  # checked in __init__
+            out = [branch for partial in out for branch in (
+                [partial | {name: c} for c in knob.choices] if self.is_active(name, partial) else [partial])]
+        return out
+
+    def groups(self) -> list[list[str]]:
+        """The knobs grouped by their condition, the unconditional ones first: what is active together.
+
+        Optuna's TPE with ``group=True`` models each such group on the
+        trials that hold it; the LGT candidates score configs the same way.
+        """
+        by_condition: dict[tuple[tuple[str, tuple[str, ...]], ...], list[str]] = {(): []}
+        for knob in self.knobs.values():
+            condition = tuple(sorted((c, tuple(repr(v) for v in values))
+                                     for c, values in (knob.active_when or {}).items()))
+            by_condition.setdefault(condition, []).append(knob.name)
+        return [names for names in by_condition.values() if names]
+
+    def defaults(self) -> Config:
+        """Each knob's own default, for the knobs that declare one (the knobs of a conditional space do)."""
+        return {name: knob.default for name, knob in self.knobs.items() if knob.default is not None}
+
+    def key(self, config: Mapping[str, Any]) -> str:
+        """`config_key` of the config's active knobs: two configs that train the same model get the same key."""
+        return config_key(self.active_config(config))
+
+    # --- Optuna ---------------------------------------------------------------------------------------
+
+    def distributions(self, config: Mapping[str, Any] | None = None) -> dict[str, od.BaseDistribution]:
+        """Optuna distributions of every knob, or of the knobs active in `config` (to record a trial it ran)."""
+        names = list(self.knobs) if config is None else list(self.active_config(config))
+        return {name: self.knobs[name].distribution() for name in names}
+
+    def suggest(self, trial: BaseTrial) -> Config:
+        """Ask `trial` for a config, define-by-run: each knob in space order, only when it is active.
+
+        On a space without conditions this asks exactly what
+        ``study.ask(space.distributions())`` asks, in the same order.
+        """
+        config: Config = {}
+        for name, knob in self.knobs.items():
+            if self.is_active(name, config):
+                config[name] = knob.suggest(trial)
+        return config
 
     def sample(self, rng: random.Random) -> Config:
-        return {name: knob.sample(rng) for name, knob in self.knobs.items()}
+        config: Config = {}
+        for name, knob in self.knobs.items():
+            if self.is_active(name, config):
+                config[name] = knob.sample(rng)
+        return config
 
     def describe(self) -> list[dict[str, Any]]:
-        return [knob.describe() for knob in self.knobs.values()]
+        """Each knob as plain data for the agents and `lgt targets`.
+
+        A conditional knob's range says when it applies ("...; only when
+        model is hist_gb"), and it carries ``active_when`` and ``default``,
+        so whoever reads the space sees which knobs belong to which family.
+        """
+        described = []
+        for knob in self.knobs.values():
+            entry = knob.describe()
+            if knob.active_when:
+                entry["range"] = f"{entry['range']}; only when {self.condition_text(knob.name)}"
+                entry["active_when"] = {c: list(values) for c, values in knob.active_when.items()}
+            if knob.default is not None:
+                entry["default"] = knob.default
+            described.append(entry)
+        return described
+
+    # --- validation -----------------------------------------------------------------------------------
 
     def validate(self, config: dict[str, Any], *, base: Config | None = None, strict: bool = True) -> Validated:
         """Check a (possibly partial) config and complete it from `base`.
@@ -281,10 +420,16 @@ class SearchSpace:
         a person wrote. Lenient mode drops unknown knobs, clips and snaps
         values into range, falls back to `base` for unreadable values, and
         lists every repair in `notes`; it is for LLM proposals.
+
+        On a conditional space the result holds exactly the knobs its own
+        values make active: a knob given but inactive is refused (strict) or
+        dropped with a note (lenient), and an active knob not given is taken
+        from `base`, else from the knob's default.
         """
         if not isinstance(config, dict):
             raise UserError(f"a config must be a JSON object of knob: value, got {type(config).__name__}")
         result = Validated(config={})
+        given: Config = {}
         for name, value in config.items():
             knob = self.knobs.get(name)
             if knob is None:
@@ -294,24 +439,46 @@ class SearchSpace:
                 result.notes.append(f"unknown knob {shown(name)} dropped")
                 continue
             try:
-                result.config[name] = knob.coerce(value)
+                given[name] = knob.coerce(value)
             except _Repair as repair:
                 if strict:
                     raise UserError(f"knob {name!r}: {repair.note.split(';')[0]}; allowed {knob.range_text()}") from None
-                result.config[name] = repair.value
+                given[name] = repair.value
                 result.notes.append(repair.note)
             except ValueError as exc:
-                if strict or base is None:
+                fallback = _fallback(knob, base)
+                if strict or fallback is None:
                     raise UserError(f"knob {name!r}: {exc}; allowed {knob.range_text()}") from None
-                result.notes.append(f"{name}: {exc}; kept {base[name]!r}")
-        missing = [n for n in self.knobs if n not in result.config]
+                result.notes.append(f"{name}: {exc}; kept {fallback!r}")
+        values: Config = {}
+        missing: list[str] = []
+        for name, knob in self.knobs.items():
+            if not self.is_active(name, values):
+                if name in given:
+                    why = self._inactive_reason(name, values)
+                    if strict:
+                        raise UserError(f"knob {name!r} {why}")
+                    result.dropped.append(name)
+                    result.notes.append(f"{name} dropped: it {why}")
+                continue
+            if name in given:
+                values[name] = given[name]
+            elif base is not None and name in base:
+                values[name] = base[name]
+            elif knob.default is not None:
+                values[name] = knob.default
+            else:
+                missing.append(name)
         if missing:
-            if base is None:
-                raise UserError(f"config is missing knobs: {', '.join(missing)}")
-            for name in missing:
-                result.config[name] = base[name]
-        result.config = {name: result.config[name] for name in self.knobs}
+            raise UserError(f"config is missing knobs: {', '.join(missing)}")
+        result.config = values
         return result
+
+    def _inactive_reason(self, name: str, values: Mapping[str, Any]) -> str:
+        have = ", ".join(f"{c} {values[c]!r}" for c in (self.knobs[name].active_when or {}) if c in values)
+        return f"applies only when {self.condition_text(name)}" + (f"; this config has {have}" if have else "")
+
+    # --- grid -----------------------------------------------------------------------------------------
 
     def grid(self, default: Config, min_points: int) -> dict[str, list[Value]]:
         """Grid levels for the grid baseline.
@@ -321,22 +488,61 @@ class SearchSpace:
         their default (a one-value list). The first knob leaves out its
         default level, so no grid point repeats the default config. Optuna's GridSampler then visits
         the points in a seeded random order, so a budget smaller than the
-        grid sees an unbiased subset of it.
+        grid sees an unbiased subset of it. A conditional space has no single
+        grid (its points do not share knobs): see `grid_points`.
         """
+        if self.conditional:
+            raise ValueError("a conditional space has a grid per branch; use grid_points()")
+        return self._grid(list(self.knobs), default, min_points, skip_default=True)
+
+    def _grid(self, names: list[str], base: Config, min_points: int, *, skip_default: bool) -> dict[str, list[Value]]:
         grid: dict[str, list[Value]] = {}
         size = 1
-        for name, knob in self.knobs.items():
+        for name in names:
             if size >= min_points:
-                grid[name] = [default[name]]
+                grid[name] = [base[name]]
                 continue
-            levels = knob.grid_levels(default[name])
-            if not grid and len(levels) > 2:
+            levels = self.knobs[name].grid_levels(base[name])
+            if skip_default and not grid and len(levels) > 2:
                 # Every method runs the default config first; leaving the default
                 # level of the first knob out keeps the grid from running it twice.
-                levels = [v for v in levels if v != default[name]]
+                levels = [v for v in levels if v != base[name]]
             grid[name] = levels
             size *= len(levels)
         return grid
+
+    def grid_points(self, default: Config, min_points: int, seed: int = 0) -> list[Config]:
+        """The grid as a list of configs, in the order to visit them; per branch on a conditional space.
+
+        Each branch (a value of `model`: one model family) gets its own grid
+        over its active knobs, built as `grid` builds one, of at least
+        `min_points / branches` points, and the branches take turns, each in
+        a seeded random order: a budget smaller than the grid still sees
+        every family. No point repeats the default config.
+        """
+        if not self.conditional:
+            grid = self.grid(default, min_points)
+            points = [dict(zip(grid, p, strict=True)) for p in itertools.product(*grid.values())]
+            random.Random(seed).shuffle(points)
+            return points
+        branches = self.branches()
+        share = max(1, math.ceil(min_points / len(branches)))
+        rng = random.Random(seed)
+        default_key = config_key(default)
+        per_branch: list[list[Config]] = []
+        for assignment in branches:
+            base = self.validate(dict(assignment), base=default, strict=False).config
+            names = [n for n in base if n not in self.controllers]
+            grid = self._grid(names, base, share, skip_default=config_key(base) == default_key)
+            points = [self.validate(base | dict(zip(grid, p, strict=True)), strict=True).config
+                      for p in itertools.product(*grid.values())]
+            points = [p for p in points if config_key(p) != default_key]
+            rng.shuffle(points)
+            per_branch.append(points)
+        return [branch[i] for i in range(max(map(len, per_branch), default=0)) for branch in per_branch
+                if i < len(branch)]
+
+    # --- storage --------------------------------------------------------------------------------------
 
     def to_json(self) -> str:
         """Everything needed to rebuild the space, for storage next to a run."""
@@ -347,6 +553,18 @@ class SearchSpace:
         return cls([knob_from_dict(d) for d in json.loads(text)])
 
 
+def _member(value: Any, choices: Sequence[Value]) -> bool:
+    """`value in choices`, but True is not 1 and 1.0 is not 1: a categorical value matches by type too."""
+    return any(value == c and type(value) is type(c) for c in choices)
+
+
+def _fallback(knob: Knob, base: Config | None) -> Value | None:
+    """What an unreadable value is replaced by in lenient mode: the base's value, else the knob's default."""
+    if base is not None and knob.name in base:
+        return base[knob.name]
+    return knob.default
+
+
 _KNOB_TYPES: dict[str, type[Knob]] = {"float": FloatKnob, "int": IntKnob, "categorical": CategoricalKnob}
 
 
@@ -355,6 +573,11 @@ def knob_to_dict(knob: Knob) -> dict[str, Any]:
     data["type"] = type(knob).__name__.removesuffix("Knob").lower()
     if "choices" in data:
         data["choices"] = list(data["choices"])
+    for optional in ("active_when", "default"):  # absent on unconditional knobs, as before conditions existed
+        if data[optional] is None:
+            del data[optional]
+    if "active_when" in data:
+        data["active_when"] = {c: list(values) for c, values in data["active_when"].items()}
     return data
 
 
@@ -363,6 +586,8 @@ def knob_from_dict(data: dict[str, Any]) -> Knob:
     knob_type = _KNOB_TYPES[fields.pop("type")]
     if "choices" in fields:
         fields["choices"] = tuple(fields["choices"])
+    if fields.get("active_when") is not None:
+        fields["active_when"] = {c: tuple(values) for c, values in fields["active_when"].items()}
     return knob_type(**fields)
 
 
@@ -373,4 +598,11 @@ def config_key(config: Config) -> str:
 
 
 def config_diff(before: Config, after: Config) -> dict[str, tuple[Value | None, Value | None]]:
-    return {k: (before.get(k), after.get(k)) for k in after if before.get(k) != after.get(k)}
+    """Knobs whose value differs, as (before, after); a knob one config holds and the other does not shows None.
+
+    On a conditional space switching `model` turns one family's knobs off
+    (after: None) and another's on (before: None).
+    """
+    diff = {k: (before.get(k), after.get(k)) for k in after if before.get(k) != after.get(k)}
+    diff |= {k: (before[k], None) for k in before if k not in after}
+    return diff

@@ -9,18 +9,19 @@ something to find. `synthetic:SECONDS` sets each trial's duration.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from lgt.errors import UserError
 from tuning_targets.base import Target
-from tuning_targets.records import EpochRecord, Reporter, TrialResult
+from tuning_targets.records import EpochRecord, TrialResult
 from tuning_targets.space import CategoricalKnob, Config, FloatKnob, IntKnob, SearchSpace
-from tuning_targets.trainer import TensorSplits
+from tuning_targets.stepping import ModelRun, RefusedChange, structural_reason
+
+if TYPE_CHECKING:
+    import torch
 
 OPTIMUM = {"x": 0.7, "y": 0.3}
 DEFAULT_SECONDS = 0.5
@@ -55,41 +56,80 @@ class SyntheticTarget(Target):
         distance = (float(config["x"]) - OPTIMUM["x"]) ** 2 + (float(config["y"]) - OPTIMUM["y"]) ** 2
         return round(0.9 * math.exp(-3.0 * distance) + (0.05 if config["shape"] == "wide" else 0.0), 6)
 
-    def load_splits(self, config: Config) -> TensorSplits:
-        empty = torch.zeros(0, 1)
-        labels = torch.zeros(0, dtype=torch.long)
-        return TensorSplits(empty, labels, empty, labels, empty, labels)
-
-    def build_model(self, config: Config, data: TensorSplits) -> nn.Module:
-        return nn.Identity()
-
     def data_profile(self) -> dict[str, Any]:
         return {"rows": {"train": 0, "val": 0, "test": 0}}
 
     def data_summary(self) -> str:
         return f"no data; each trial sleeps {self.seconds:g} s"
 
-    def run(self, config: Config, reporter: Reporter | None = None, *, seed: int = 0,
-            device: torch.device | None = None) -> TrialResult:
+    def start_run(self, config: Config, *, seed: int = 0, device: torch.device | None = None) -> ModelRun:
         """Sleep through the epochs; the curve rises towards the config's score."""
         config = self.space.validate(config, base=self.default_config, strict=True).config
-        reporter = reporter or Reporter()
-        epochs = int(config["epochs"])
-        final = self.score(config)
-        reporter.on_start(epochs)
-        started = time.perf_counter()
-        history = []
-        for epoch in range(1, epochs + 1):
-            time.sleep(self.seconds / epochs)
-            value = round(final * (1 - 0.5 ** epoch) / (1 - 0.5 ** epochs), 6)
-            record = EpochRecord(epoch, train_loss=1 - value, val_loss=1 - value, val_metric=value, lr=float(config["x"]),
-                                 seconds=self.seconds / epochs)
-            history.append(record)
-            reporter.on_epoch(record)
-        result = TrialResult("complete", val_metric=final, test_metric=round(final - 0.01, 6), history=history,
-                             best_epoch=epochs, seconds=time.perf_counter() - started)
-        reporter.on_end(result)
-        return result
+        return SyntheticRun(self, config, time.perf_counter())
+
+
+class SyntheticRun(ModelRun):
+    """A run whose epochs sleep and whose curve is known: x and y may move between epochs."""
+
+    def __init__(self, target: SyntheticTarget, config: Config, started: float) -> None:
+        self.target, self.started, self.config = target, started, dict(config)
+        self.dynamic = frozenset(target.dynamic_knobs(config))
+        self.history, self.epoch, self.first_loss, self.fail_reason = [], 0, 1.0, None
+        self._finished = False
+
+    @property
+    def planned_epochs(self) -> int:
+        return int(self.config["epochs"])
+
+    @property
+    def done(self) -> bool:
+        return self._finished or self.epoch >= self.planned_epochs
+
+    def _value(self, epoch: int) -> float:
+        final, epochs = self.target.score(self.config), self.planned_epochs
+        return round(final * (1 - 0.5 ** epoch) / (1 - 0.5 ** epochs), 6)
+
+    def step(self) -> EpochRecord | None:
+        if self.done:
+            raise RuntimeError("this run is over; restore a snapshot or start a new run")
+        seconds = self.target.seconds / self.planned_epochs
+        time.sleep(seconds)
+        self.epoch += 1
+        value = self._value(self.epoch)
+        record = EpochRecord(self.epoch, train_loss=1 - value, val_loss=1 - value, val_metric=value,
+                             lr=float(self.config["x"]), seconds=seconds)
+        self.history.append(record)
+        return record
+
+    def finish(self) -> TrialResult:
+        self._finished = True
+        if not self.history:
+            return TrialResult("failed", None, None, [], fail_reason="no epoch was trained",
+                               seconds=time.perf_counter() - self.started)
+        best = max(self.history, key=lambda r: (r.val_metric, -r.epoch))
+        return TrialResult("complete", val_metric=best.val_metric, test_metric=round(best.val_metric - 0.01, 6),
+                           history=list(self.history), best_epoch=best.epoch,
+                           seconds=time.perf_counter() - self.started)
+
+    def snapshot(self) -> Any:
+        return copy.deepcopy((self.config, self.history, self.epoch))
+
+    def restore(self, snap: Any) -> None:
+        self.config, self.history, self.epoch = copy.deepcopy(snap)
+        self._finished = False
+
+    def refusals(self, changes: dict[str, Any]) -> dict[str, str]:
+        if self._finished:
+            return {knob: "the run is finished" for knob in changes}
+        return {knob: structural_reason(knob) if knob in self.config else f"unknown knob {knob}"
+                for knob in changes if knob not in self.dynamic}
+
+    def apply(self, changes: dict[str, Any]) -> list[str]:
+        refused = self.refusals(changes)
+        if refused:
+            raise RefusedChange(refused)
+        self.config |= changes
+        return []
 
 
 def parse_synthetic(name: str, *, split_seed: int = 0) -> SyntheticTarget:

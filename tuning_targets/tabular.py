@@ -1,10 +1,13 @@
-"""Tabular targets: scikit-learn's built-in sets and any CSV, with a torch MLP.
+"""Tabular targets: scikit-learn's built-in sets and any CSV, with a torch MLP or a scikit-learn model.
 
 Real CSVs are messy (mixed types, gaps, id columns, text labels), so the
 frame goes through a scikit-learn ColumnTransformer that is fitted on the
 training split only. Its scaler, imputer, polynomial features and feature
 selection are knobs of the search space: feature engineering is one of the
-four things LGT tunes.
+four things LGT tunes. Which model learns from the features is a knob too
+(`model`: mlp, hist_gb, random_forest, linear; see `tuning_targets.families`),
+unless the target is made with one family only (`models="mlp"` is the
+MLP-only space of before, knob for knob).
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import dataclasses
 import math
 import os
 import re
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +43,20 @@ from sklearn.preprocessing import (
 from torch import nn
 
 from lgt.errors import UserError
-from tuning_targets.base import ACTIVATIONS, TRAINING_DEFAULTS, Target, activation, class_balance, training_knobs
-from tuning_targets.space import CategoricalKnob, Config, FloatKnob, IntKnob, SearchSpace
-from tuning_targets.trainer import Task, TensorSplits, TrialRefused
+from tuning_targets import families
+from tuning_targets.base import ACTIVATIONS, TRAINING_DEFAULTS, class_balance, training_knobs
+from tuning_targets.estimators import ArraySplits, BoostingRun, EstimatorRun, FitRun
+from tuning_targets.families import MAX_MODEL_BYTES_ENV, size_text
+from tuning_targets.space import CategoricalKnob, Condition, Config, FloatKnob, IntKnob, Knob, SearchSpace
+from tuning_targets.stepping import FailedRun, ModelRun, TrialRefused, out_of_memory_reason
+from tuning_targets.torch_target import TorchTarget, activation
+from tuning_targets.trainer import Task, TensorSplits
 
 FEATURE_KNOBS = ("scaler", "imputer", "poly_degree", "feature_fraction")
+FEATURE_DEFAULTS: Config = {"scaler": "standard", "imputer": "median", "poly_degree": 1, "feature_fraction": 1.0}
+# The MLP's own defaults beside the shared training ones: the untuned config of every earlier result.
+MLP_DEFAULTS: Config = {"epochs": 30, "batch_size": 32, "hidden_units": 64, "hidden_layers": 1, "activation": "relu",
+                        "batch_norm": False, "dropout": 0.0}
 # A numeric target with at most this many distinct integer values is read as classes.
 MAX_INTEGER_CLASSES = 20
 MAX_CATEGORIES = 20
@@ -100,11 +114,18 @@ def _id_like(name: str, column: pd.Series) -> bool:
     return not pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
-class TabularTarget(Target):
-    """A data frame with a target column, split 60/20/20 by `split_seed`."""
+class TabularTarget(TorchTarget):
+    """A data frame with a target column, split 60/20/20 by `split_seed`.
+
+    `models` names the model families of the space (default: all of
+    `families.MODEL_FAMILIES`, chosen by the `model` knob); the default
+    config is the MLP's whenever the MLP is among them. `metric` chooses
+    what is tuned (`tuning_targets.metrics`).
+    """
 
     def __init__(self, name: str, frame_loader: Callable[[], pd.DataFrame], target_column: str, *,
-                 task: Task | None = None, description: str = "", split_seed: int = 0) -> None:
+                 task: Task | None = None, description: str = "", split_seed: int = 0,
+                 models: str | Sequence[str] | None = None, metric: str | None = None) -> None:
         self.name = name
         self.description = description
         self._frame_loader = frame_loader
@@ -115,10 +136,28 @@ class TabularTarget(Target):
         # The space depends on the task (label smoothing is for classes only), so a
         # CSV whose task is not given is read now to infer it.
         self.task = task or infer_task(self._read()[target_column])
-        super().__init__(split_seed=split_seed)
+        self.models = families.parse_models(models)
+        super().__init__(split_seed=split_seed, metric=metric)
 
     def build_space(self) -> SearchSpace:
-        return SearchSpace(training_knobs(max_epochs=200, classification=self.task == "classification") + [
+        """The MLP-only space of before when `models` is mlp alone; else `model` first, each family's knobs under it.
+
+        Every knob of a family is active only while `model` names that
+        family; the feature knobs come last and apply to every family.
+        """
+        if self.models == ("mlp",):
+            return SearchSpace(self._mlp_knobs() + self._feature_knobs())
+        defaults = self._all_defaults()
+        knobs: list[Knob] = [families.model_knob(self.models)] if len(self.models) > 1 else []
+        for family in self.models:
+            own = self._mlp_knobs() if family == "mlp" else families.family_knobs(family, self.task)
+            condition: Condition | None = {"model": (family,)} if len(self.models) > 1 else None
+            knobs += [dataclasses.replace(k, active_when=condition, default=defaults[k.name]) for k in own]
+        knobs += [dataclasses.replace(k, default=defaults[k.name]) for k in self._feature_knobs()]
+        return SearchSpace(knobs)
+
+    def _mlp_knobs(self) -> list[Knob]:
+        return training_knobs(max_epochs=200, classification=self.task == "classification") + [
             CategoricalKnob("hidden_units", "architecture", "Width of each hidden layer of the MLP.",
                             choices=(16, 32, 64, 128, 256, 512)),
             IntKnob("hidden_layers", "architecture", "Hidden layers in the MLP.", low=1, high=4),
@@ -126,6 +165,11 @@ class TabularTarget(Target):
             CategoricalKnob("batch_norm", "architecture", "Batch normalisation after each hidden layer.", choices=(False, True)),
             FloatKnob("dropout", "architecture", "Dropout after each hidden layer; regularises against overfitting.",
                       low=0.0, high=0.6, dynamic=True),
+        ]
+
+    @staticmethod
+    def _feature_knobs() -> list[Knob]:
+        return [
             CategoricalKnob("scaler", "features", "Scaling of numeric columns: standard (z-score), min-max, robust (median/IQR) or none.",
                             choices=("standard", "minmax", "robust", "none")),
             CategoricalKnob("imputer", "features", "How missing numeric values are filled: column median or mean.",
@@ -134,13 +178,62 @@ class TabularTarget(Target):
                             choices=(1, 2)),
             FloatKnob("feature_fraction", "features", "Fraction of features kept by univariate selection (F-test) after encoding.",
                       low=0.2, high=1.0),
-        ])
+        ]
+
+    def _all_defaults(self) -> Config:
+        """Every knob's default, each family's included (the MLP's are the defaults of before)."""
+        values: Config = TRAINING_DEFAULTS | MLP_DEFAULTS | FEATURE_DEFAULTS
+        for family in families.MODEL_FAMILIES[1:]:
+            values |= families.family_defaults(family, self.task)
+        return values | {"model": self.models[0]}
 
     def default_values(self) -> dict[str, Any]:
-        values = TRAINING_DEFAULTS | {"epochs": 30, "batch_size": 32, "hidden_units": 64, "hidden_layers": 1,
-                                      "activation": "relu", "batch_norm": False, "dropout": 0.0, "scaler": "standard",
-                                      "imputer": "median", "poly_degree": 1, "feature_fraction": 1.0}
-        return {k: v for k, v in values.items() if k in self.space}
+        """The first family's defaults (the MLP's, exactly as before, whenever it is in the space)."""
+        return self.space.active_config(self._all_defaults())
+
+    # --- model families -----------------------------------------------------------------------------------
+
+    def family(self, config: Config) -> str:
+        """The model family a config trains."""
+        return str(config.get("model", self.models[0]))
+
+    def planned_steps(self, config: Config) -> int:
+        return families.planned_steps(self.family(config), config)
+
+    def max_steps(self) -> int:
+        highs = {k.name: int(getattr(k, "high", 1)) for k in self.space if isinstance(k, IntKnob)}
+        return max(families.planned_steps(f, highs) if f != "mlp" or "epochs" in highs else 1 for f in self.models)
+
+    def start_run(self, config: Config, *, seed: int = 0, device: torch.device | None = None) -> ModelRun:
+        """The MLP's `TrainingRun`, or a scikit-learn family's `EstimatorRun` (a `FailedRun` if refused).
+
+        A family config whose model would not fit in memory (a forest of
+        many unbounded trees on many rows, hist_gb's histograms on a very
+        wide table) is refused before it is fitted, as a too-wide feature
+        expansion is: one failed trial with its reason.
+        """
+        config = self.space.validate(config, base=self.default_config, strict=True).config
+        family = self.family(config)
+        if family == "mlp":
+            return super().start_run(config, seed=seed, device=device)
+        started = time.perf_counter()
+        dynamic = self.dynamic_knobs(config)
+        try:
+            data = self.load_splits(config)
+            n_classes = self._prepare()[3] if self.task == "classification" else 1
+            families.check_model_memory(family, config, rows=len(data.x_train), features=int(data.x_train.shape[1]),
+                                        classes=n_classes, allowed=max_model_bytes(), bound=_bound_text(
+                                            MAX_MODEL_BYTES_ENV))
+            estimator = families.build_estimator(family, config, self.task, seed)
+        except (TrialRefused, MemoryError) as exc:
+            reason = f"refused: {exc}" if isinstance(exc, TrialRefused) else out_of_memory_reason(exc)
+            return FailedRun(reason, config=config, planned=self.planned_steps(config), dynamic=dynamic,
+                             started=started)
+        arrays = ArraySplits(data.x_train.numpy(), data.y_train.numpy(), data.x_val.numpy(), data.y_val.numpy(),
+                             data.x_test.numpy(), data.y_test.numpy(), y_scale=data.y_scale, n_classes=n_classes)
+        kind: type[EstimatorRun] = BoostingRun if family == "hist_gb" else FitRun
+        return kind(family, estimator, arrays, task=self.task, metric=self.metric, config=config,
+                    planned=self.planned_steps(config), dynamic=dynamic, started=started)
 
     def _prepare(self) -> tuple[pd.DataFrame, np.ndarray, list[np.ndarray], int]:
         """Read, clean and split the frame once; returns (features, y, split indices, n_outputs)."""
@@ -277,13 +370,27 @@ def memory_limit_bytes() -> int:
 
 def max_feature_bytes() -> int:
     """The bound on a config's encoded features: `LGT_MAX_FEATURE_BYTES`, else a share of the memory limit."""
-    text = os.environ.get(MAX_FEATURE_BYTES_ENV)
+    return _bound(MAX_FEATURE_BYTES_ENV)
+
+
+def max_model_bytes() -> int:
+    """The bound on a model family's estimated memory: `LGT_MAX_MODEL_BYTES`, else the same share of the limit."""
+    return _bound(MAX_MODEL_BYTES_ENV)
+
+
+def _bound(env: str) -> int:
+    text = os.environ.get(env)
     if text:
         try:
             return max(1, int(text))
         except ValueError:
-            raise UserError(f"{MAX_FEATURE_BYTES_ENV} must be a whole number of bytes, got {text!r}") from None
+            raise UserError(f"{env} must be a whole number of bytes, got {text!r}") from None
     return int(memory_limit_bytes() * FEATURE_MEMORY_SHARE)
+
+
+def _bound_text(env: str) -> str:
+    return (f"set by {env}" if os.environ.get(env) else
+            f"{FEATURE_MEMORY_SHARE:.0%} of the memory this process may use; {env} sets it")
 
 
 def check_feature_memory(features: pd.DataFrame, poly_degree: int) -> None:
@@ -301,18 +408,9 @@ def check_feature_memory(features: pd.DataFrame, poly_degree: int) -> None:
         return
     grown = (f"poly_degree {poly_degree} would cross {encoded:,} encoded features into {width:,} columns"
              if poly_degree > 1 else f"{encoded:,} encoded features")
-    bound = (f"set by {MAX_FEATURE_BYTES_ENV}" if os.environ.get(MAX_FEATURE_BYTES_ENV) else
-             f"{FEATURE_MEMORY_SHARE:.0%} of the memory this process may use; {MAX_FEATURE_BYTES_ENV} sets it")
-    raise TrialRefused(f"{grown}; {len(features):,} rows of them take {_size(needed)}, more than the "
-                       f"{_size(allowed)} allowed ({bound})")
-
-
-def _size(n: float) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if n < 1024:
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
+    bound = _bound_text(MAX_FEATURE_BYTES_ENV)
+    raise TrialRefused(f"{grown}; {len(features):,} rows of them take {size_text(needed)}, more than the "
+                       f"{size_text(allowed)} allowed ({bound})")
 
 
 def _delimiter_hint(frame: pd.DataFrame) -> str:

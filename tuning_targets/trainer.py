@@ -1,4 +1,4 @@
-"""The one training loop every target uses.
+"""The one training loop every torch model uses (the MLP of the tabular targets, the CNN of the image ones).
 
 Speed comes from holding each split as one tensor (on the GPU when it fits)
 and slicing batches out of it: no DataLoader, no per-sample transforms, no
@@ -28,11 +28,25 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.dropout import _DropoutNd
 
+from tuning_targets.metrics import EXTRAS, metric_direction
 from tuning_targets.records import EpochRecord, Reporter, TrialResult
 from tuning_targets.snapshot import RngState, clone_tree, keep_on_device, tensor_bytes
+from tuning_targets.stepping import (
+    ModelRun,
+    RefusedChange,
+    TrialRefused,
+    out_of_memory_reason,
+    run_to_end,
+    structural_reason,
+)
+
+__all__ = ["Augment", "KnobSetter", "ModelRun", "RefusedChange", "Task", "TensorSplits", "TrainSettings",
+           "TrainingRun", "TrialRefused", "is_out_of_memory", "out_of_memory_reason", "pick_device", "run_to_end",
+           "structural_reason", "train"]
 
 Task = Literal["classification", "regression"]
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
@@ -48,17 +62,6 @@ EVAL_BATCH = {"cuda": 2048}
 EVAL_BATCH_DEFAULT = 256
 
 
-class TrialRefused(Exception):
-    """A config this machine cannot train, known before training starts.
-
-    Raised by a target's `load_splits` (or `build_model`) when, say, its
-    feature expansion would not fit in memory. `Target.start_run` turns it
-    into a run that is over at once and finishes as `failed` with this
-    message as its reason, like a diverged run: the tuner records the trial
-    and goes on to its next config instead of the whole run ending.
-    """
-
-
 def is_out_of_memory(exc: BaseException) -> bool:
     """Whether `exc` says an allocation failed.
 
@@ -70,12 +73,6 @@ def is_out_of_memory(exc: BaseException) -> bool:
         return True
     text = str(exc).lower()
     return isinstance(exc, RuntimeError) and ("can't allocate memory" in text or "not enough memory" in text)
-
-
-def out_of_memory_reason(exc: BaseException) -> str:
-    """A failed trial's reason for an allocation that failed: what could not be allocated, in one line."""
-    text = str(exc).strip()
-    return f"out of memory: {text.splitlines()[0] if text else type(exc).__name__}"
 
 
 def pick_device() -> torch.device:
@@ -163,20 +160,27 @@ def lr_factor(schedule: str, step: int, total: int) -> float:
     raise ValueError(f"unknown lr_schedule {schedule!r}")
 
 
-def _metric(task: Task, pred: torch.Tensor, y: torch.Tensor, y_scale: float) -> tuple[float, dict[str, float]]:
-    """The target's metric (accuracy, or MAE in original units) plus extras."""
+def _metric(task: Task, pred: torch.Tensor, y: torch.Tensor, y_scale: float,
+            metric: str | None = None) -> tuple[float, dict[str, float]]:
+    """The chosen metric (default: accuracy, or MAE in original units) plus the task's other scores as extras."""
     if task == "classification":
-        return (pred.argmax(1) == y).float().mean().item(), {}
-    err = (pred.squeeze(-1).float() - y) * y_scale
-    mae = err.abs().mean().item()
-    ss_res = (err**2).sum()
-    ss_tot = (((y - y.mean()) * y_scale) ** 2).sum().clamp_min(1e-12)
-    return mae, {"r2": (1 - ss_res / ss_tot).item(), "rmse": err.pow(2).mean().sqrt().item()}
+        accuracy = (pred.argmax(1) == y).float().mean().item()
+        if metric in (None, "accuracy"):
+            return accuracy, {}
+        scores = {"accuracy": accuracy, "log_loss": F.cross_entropy(pred.float(), y).item()}
+    else:
+        err = (pred.squeeze(-1).float() - y) * y_scale
+        ss_res = (err**2).sum()
+        ss_tot = (((y - y.mean()) * y_scale) ** 2).sum().clamp_min(1e-12)
+        scores = {"mae": err.abs().mean().item(), "r2": (1 - ss_res / ss_tot).item(),
+                  "rmse": err.pow(2).mean().sqrt().item()}
+    name = metric or "mae"
+    return scores[name], {k: scores[k] for k in EXTRAS[name]}
 
 
 @torch.no_grad()
 def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module, task: Task,
-              y_scale: float, amp: bool) -> tuple[float, float, dict[str, float]]:
+              y_scale: float, amp: bool, metric: str | None = None) -> tuple[float, float, dict[str, float]]:
     model.eval()
     device = next(model.parameters()).device
     preds = []
@@ -188,8 +192,8 @@ def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Mo
     y = y.to(device)
     target = y if task == "classification" else y.unsqueeze(-1)
     loss = loss_fn(pred, target).item()
-    metric, extra = _metric(task, pred, y, y_scale)
-    return loss, metric, extra
+    value, extra = _metric(task, pred, y, y_scale, metric)
+    return loss, value, extra
 
 
 # Knobs the trainer itself can change between epochs of one run. A target adds its own
@@ -200,23 +204,6 @@ _PROGRESS = ("epoch", "step_count", "first_loss", "best_metric", "best_state", "
              "stale", "fail_reason")
 
 KnobSetter = Callable[["TrainingRun", Any], None]
-
-
-def structural_reason(knob: str) -> str:
-    """The one wording of why a knob may not move mid-run (agents and change logs show it)."""
-    return f"structural knob {knob} cannot change inside a run"
-
-
-class RefusedChange(ValueError):
-    """Changes that may not be made inside a run; `reasons` maps each knob to why.
-
-    `TrainingRun.apply` raises it before touching anything, so a refused
-    batch leaves the run as it was.
-    """
-
-    def __init__(self, reasons: dict[str, str]) -> None:
-        super().__init__("; ".join(reasons.values()))
-        self.reasons = reasons
 
 
 @dataclass(frozen=True)
@@ -236,8 +223,8 @@ class RunSnapshot:
     on_device: bool
 
 
-class TrainingRun:
-    """One trial's training, an epoch at a time.
+class TrainingRun(ModelRun):
+    """One torch model's training, an epoch at a time.
 
     `train()` is a loop over `step()`; in-run adaptation uses the rest: it
     changes dynamic knobs between epochs with `apply()`, and for an A/B
@@ -253,16 +240,20 @@ class TrainingRun:
             dynamic knobs.
         setters: Target-specific dynamic knobs, e.g. augmentation strength.
         started: `time.perf_counter()` at which the trial's clock started.
+        metric: What decides the best epoch and early stopping (see
+            `tuning_targets.metrics`); default accuracy or MAE by task.
     """
 
     def __init__(self, model: nn.Module, data: TensorSplits, settings: TrainSettings, *, task: Task, seed: int = 0,
                  augment: Augment | None = None, device: torch.device | None = None,
                  config: dict[str, Any] | None = None, dynamic: Collection[str] | None = None,
-                 setters: dict[str, KnobSetter] | None = None, started: float | None = None) -> None:
+                 setters: dict[str, KnobSetter] | None = None, started: float | None = None,
+                 metric: str | None = None) -> None:
         self.started = time.perf_counter() if started is None else started
         self.device = device or pick_device()
         self.task: Task = task
-        self.maximize = task == "classification"
+        self.metric = metric or ("accuracy" if task == "classification" else "mae")
+        self.maximize = metric_direction(self.metric) == "maximize"
         seed_everything(seed)
         self.data = _place(data, self.device)
         self.model = model.to(self.device)
@@ -301,26 +292,12 @@ class TrainingRun:
         self.stale = 0
         self.fail_reason: str | None = None
         self._finished = False
-        self._never_started = False
-
-    @classmethod
-    def failed_to_start(cls, reason: str, settings: TrainSettings, *, task: Task, config: dict[str, Any] | None = None,
-                        dynamic: Collection[str] | None = None, started: float | None = None) -> TrainingRun:
-        """A run whose data or model could not be built (refused, or out of memory): over before its first epoch.
-
-        It finishes as `failed` with `reason`, so every caller (the baselines'
-        worker, the LGT graph, in-run adaptation) records it as it records a
-        diverged trial, through the code path it already has. Its stand-in
-        model and data are one number each.
-        """
-        one = torch.zeros(1, 1)
-        label = torch.zeros(1, dtype=torch.long) if task == "classification" else torch.zeros(1)
-        run = cls(nn.Linear(1, 1), TensorSplits(one, label, one, label, one, label), settings, task=task,
-                  device=torch.device("cpu"), config=config, dynamic=dynamic, started=started)
-        run.fail_reason, run.n_params, run._never_started = reason, 0, True
-        return run
 
     # --- progress -------------------------------------------------------------------------------------
+
+    @property
+    def planned_epochs(self) -> int:
+        return self.settings.epochs
 
     @property
     def done(self) -> bool:
@@ -335,8 +312,6 @@ class TrainingRun:
         Returns None when the epoch diverged; `fail_reason` then says how,
         and the run is over unless a `restore()` takes it back.
         """
-        if self._never_started:
-            return None  # a caller that steps before it checks `done` sees a failed epoch, as for a divergence
         if self.done:
             raise RuntimeError("this run is over; restore a snapshot or start a new run")
         self.epoch += 1
@@ -345,7 +320,8 @@ class TrainingRun:
             reason = self._train_epoch()
             if reason is None:
                 val_loss, val_metric, val_extra = _evaluate(self.model, self.data.x_val, self.data.y_val,
-                                                            self.eval_loss_fn, self.task, self.data.y_scale, self.amp)
+                                                            self.eval_loss_fn, self.task, self.data.y_scale, self.amp,
+                                                            self.metric)
         except (MemoryError, RuntimeError) as exc:
             if not is_out_of_memory(exc):
                 raise
@@ -435,17 +411,13 @@ class TrainingRun:
         # The best epoch's validation pass ran on exactly these weights, so its figures stand;
         # evaluating them again would only cost time.
         _, test_metric, test_extra = _evaluate(self.model, self.data.x_test, self.data.y_test, self.eval_loss_fn,
-                                               self.task, self.data.y_scale, self.amp)
+                                               self.task, self.data.y_scale, self.amp, self.metric)
         extra = ({f"val_{k}": v for k, v in self.best_val_extra.items()}
                  | {f"test_{k}": v for k, v in test_extra.items()})
         return TrialResult("complete", self.best_metric, test_metric, list(self.history), best_epoch=self.best_epoch,
                            seconds=time.perf_counter() - self.started, n_params=self.n_params, extra_metrics=extra)
 
     # --- changing knobs -------------------------------------------------------------------------------
-
-    def dynamic_values(self) -> dict[str, Any]:
-        """The current value of every knob that may change inside this run."""
-        return {k: v for k, v in self.config.items() if k in self.dynamic}
 
     def refusals(self, changes: dict[str, Any]) -> dict[str, str]:
         """Why each of `changes` may not be made now (empty: all may)."""
@@ -596,20 +568,6 @@ def train(
     """
     run = TrainingRun(model, data, settings, task=task, seed=seed, augment=augment, device=device)
     return run_to_end(run, reporter)
-
-
-def run_to_end(run: TrainingRun, reporter: Reporter | None = None) -> TrialResult:
-    """Step `run` through its planned epochs (or until early stopping or divergence) and finish it."""
-    reporter = reporter or Reporter()
-    reporter.on_start(run.settings.epochs)
-    while not run.done:
-        record = run.step()
-        if record is None:
-            break
-        reporter.on_epoch(record)
-    result = run.finish()
-    reporter.on_end(result)
-    return result
 
 
 def _place(data: TensorSplits, device: torch.device) -> TensorSplits:

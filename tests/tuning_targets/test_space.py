@@ -46,8 +46,12 @@ DEFAULT: Config = {"learning_rate": 0.01, "optimizer": "sgd", "batch_size": 64, 
 
 
 def spaces() -> list[tuple[str, SearchSpace]]:
+    """Spaces without conditions: the tabular ones with the MLP alone, as every space was before model families.
+
+    The conditional spaces (the tabular targets' default) are tested in test_conditional_space.py.
+    """
     return [("small", small_space()), ("digits", make_target("digits").space),
-            ("iris", make_target("iris").space), ("diabetes", make_target("diabetes").space)]
+            ("iris", make_target("iris", models="mlp").space), ("diabetes", make_target("diabetes", models="mlp").space)]
 
 
 def assert_fits(space: SearchSpace, config: Config) -> None:
