@@ -9,13 +9,17 @@ entry in `METHODS`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import optuna
+from optuna.distributions import BaseDistribution
+from optuna.trial import FrozenTrial
 
 from lgt.errors import UserError
-from tuning_targets import Target
+from tuning_targets import Config, Target, config_key
 
 SamplerFactory = Callable[[Target, int, int], optuna.samplers.BaseSampler]  # (target, seed, budget)
 PrunerFactory = Callable[[Target, int], optuna.pruners.BasePruner]  # (target, budget)
@@ -32,12 +36,30 @@ def startup_trials(budget: int) -> int:
 
 
 def tpe_sampler(target: Target, seed: int, budget: int) -> optuna.samplers.TPESampler:
-    """The TPE every TPE-based method uses, the LGT agents' candidate 0 included."""
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials(budget), multivariate=True)
+    """The TPE every TPE-based method uses, the LGT agents' candidate 0 included.
+
+    Multivariate: it models the knobs jointly. On a conditional space (the
+    tabular targets' model families) it also decomposes the space into the
+    groups of knobs that occur together (``group=True``): `model` and the
+    feature knobs from every trial, each family's knobs from that family's
+    trials, instead of sampling every family knob independently. On a space
+    without conditions it is exactly the TPE of before.
+    """
+    if not target.space.conditional:
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials(budget), multivariate=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # `group`, experimental since 2.8
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials(budget), multivariate=True,
+                                          group=True)
 
 
 def _gp_sampler(target: Target, seed: int, budget: int) -> optuna.samplers.BaseSampler:
-    return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup_trials(budget))
+    """Optuna's GP. On a conditional space it models the knobs every trial holds (`model` and the features)
+    and draws a family's own knobs at random: a Gaussian process wants one fixed set of inputs."""
+    if not target.space.conditional:
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup_trials(budget))
+    return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup_trials(budget),
+                                     warn_independent_sampling=False)
 
 
 def _grid_sampler(target: Target, seed: int, budget: int) -> optuna.samplers.BaseSampler:
@@ -45,26 +67,86 @@ def _grid_sampler(target: Target, seed: int, budget: int) -> optuna.samplers.Bas
 
     It grows until it holds at least `budget` points; the rest of the knobs
     stay at their defaults. GridSampler visits the points in a seeded random
-    order, so a truncated grid is an unbiased subset of it.
+    order, so a truncated grid is an unbiased subset of it. A conditional
+    space gets one such grid per model family, the families taking turns
+    (`SearchSpace.grid_points`, visited by `PointsSampler`).
     """
+    if target.space.conditional:
+        return PointsSampler(target.space.grid_points(target.default_config, budget, seed), seed=seed)
     grid = target.space.grid(target.default_config, budget)
     return optuna.samplers.GridSampler(grid, seed=seed)
+
+
+class PointsSampler(optuna.samplers.BaseSampler):
+    """Visits a list of configs, one per trial, in order: a grid whose points need not share knobs.
+
+    Optuna's GridSampler spans one product of levels over a fixed set of
+    parameters; a conditional space's grid is a product per model family,
+    and a point of one family holds none of another's knobs. Each trial
+    takes the point the study's trials have visited least (the first such
+    in order), and its define-by-run suggestions read that point; so every
+    point is visited once before any twice, also by several workers on one
+    study (up to the race GridSampler has too). A trial the queue fixed (the
+    shared default config) never asks the sampler.
+    """
+
+    def __init__(self, points: Sequence[Config], *, seed: int | None = None) -> None:
+        self._points = [dict(p) for p in points]
+        self._keys = [config_key(p) for p in self._points]
+        self._assigned: dict[int, int] = {}  # trial number -> point index, while the trial runs here
+        self._fallback = optuna.samplers.RandomSampler(seed=seed)
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return {}
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        return {}
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if not self._points:
+            return
+        visits = dict.fromkeys(self._keys, 0)
+        for other in study.get_trials(deepcopy=False):
+            key = config_key(other.params)
+            if other.number != trial.number and key in visits:
+                visits[key] += 1
+        self._assigned[trial.number] = min(range(len(self._points)), key=lambda i: (visits[self._keys[i]], i))
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        index = self._assigned.get(trial.number)
+        if index is None or param_name not in self._points[index]:
+            return self._fallback.sample_independent(study, trial, param_name, param_distribution)
+        return self._points[index][param_name]
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: optuna.trial.TrialState,
+                    values: Sequence[float] | None) -> None:
+        self._assigned.pop(trial.number, None)
 
 
 def _random_sampler(target: Target, seed: int, budget: int) -> optuna.samplers.BaseSampler:
     return optuna.samplers.RandomSampler(seed=seed)
 
 
+# Pruners see a trial's steps (`tuning_targets.stepping`): an MLP's epochs, a hist_gb run's stages of
+# boosting iterations (`families.STAGE_ITERATIONS` each), and the single step of a random forest or a
+# linear model, which reports once, fully trained, and is never stopped. Across model families a step
+# is a different amount of work; the pruners compare values at the same step number regardless.
+
 def _median_pruner(target: Target, budget: int) -> optuna.pruners.BasePruner:
-    """Stop a trial whose epoch is below the median of earlier trials at that epoch (after the startup trials)."""
+    """Stop a trial whose step is below the median of earlier trials at that step (after the startup trials)."""
     return optuna.pruners.MedianPruner(n_startup_trials=startup_trials(budget), n_warmup_steps=1)
 
 
 def _hyperband_pruner(target: Target, budget: int) -> optuna.pruners.BasePruner:
-    """Successive halving over epochs, from 1 to the space's most epochs, in brackets."""
-    knob = target.space.knobs.get("epochs")
-    high = int(getattr(knob, "high", 0) or target.default_config.get("epochs", 3))
-    return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(2, high), reduction_factor=3)
+    """Successive halving over steps, from 1 to the most steps a config of the space trains, in brackets.
+
+    The resource is the step: epochs for the MLP and the CNN, boosting
+    stages for hist_gb (the space's most: its max_iter over the stage size).
+    """
+    return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(2, target.max_steps()),
+                                          reduction_factor=3)
 
 
 @dataclass(frozen=True)

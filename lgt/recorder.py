@@ -58,8 +58,8 @@ class StudyRecorder:
         user_attrs = trial_attrs(config, outcome, self.method, record["source"]) | proposal_attrs(record)
         user_attrs |= {k: record[k] for k in _STORED if k in record}  # type: ignore[literal-required]
         user_attrs |= dict(extra) | {"round": round_number}
-        self.study.add_trial(optuna.trial.create_trial(
-            params=config, distributions=self.distributions,
+        self.study.add_trial(optuna.trial.create_trial(  # a conditional space: only the config's active knobs
+            params=config, distributions=self.target.space.distributions(config),
             state=TrialState.COMPLETE if outcome.ok else TrialState.FAIL,
             value=outcome.val_metric if outcome.ok else None, user_attrs=user_attrs))
         self.on_change()

@@ -97,7 +97,6 @@ def work(study: optuna.Study, target: Target, spec: RunSpec, observer: RunObserv
     driver between rounds, never sample. Ctrl-C fails the running trial as
     interrupted (not counted) and re-raises.
     """
-    distributions = target.space.distributions()
     ran = 0
     observer.on_run_start(spec.run_id, spec.trials, len(counted_trials(study)), target.metric)
     waiting_said = False
@@ -117,11 +116,14 @@ def work(study: optuna.Study, target: Target, spec: RunSpec, observer: RunObserv
             time.sleep(poll)
             continue
         waiting_said = False
-        trial = study.ask(distributions)
+        trial = study.ask()
+        # Define-by-run: only the knobs the trial's own values make active are asked for (all of them on a
+        # space without conditions, in the same order `ask(space.distributions())` asked them).
+        config = target.space.suggest(trial)
         if (queue_only and not optuna_private.came_from_queue(trial)) or _past_budget(study, trial.number, spec.trials):
             release(study, trial)  # lost a race for the last slot (or for the queued proposal)
             continue
-        ran += _run_one(study, trial, target, spec, observer, len(counted_trials(study)) + 1)
+        ran += _run_one(study, trial, config, target, spec, observer, len(counted_trials(study)) + 1)
     return ran
 
 
@@ -130,9 +132,8 @@ def _past_budget(study: optuna.Study, number: int, budget: int) -> bool:
     return number in slots and slots.index(number) >= budget
 
 
-def _run_one(study: optuna.Study, trial: optuna.Trial, target: Target, spec: RunSpec, observer: RunObserver,
-             ordinal: int) -> int:
-    config = {name: trial.params[name] for name in target.space.distributions()}
+def _run_one(study: optuna.Study, trial: optuna.Trial, config: Config, target: Target, spec: RunSpec,
+             observer: RunObserver, ordinal: int) -> int:
     source = str(trial.user_attrs.get("source") or spec.method)
     trial.set_user_attr("worker", worker_name())
     observer.on_trial_start(trial.number, ordinal, spec.trials, config)
@@ -165,11 +166,17 @@ def train_trial(target: Target, config: Config, seed: int, reporter: Reporter, e
     Returns the result (its best epoch so far, for a stopped run) and
     whether the pruner stopped it. Without a budget or a pruner this is
     `Target.run`.
+
+    Budget and pruner count the run's steps, whatever the model family: an
+    MLP's epochs, a hist_gb run's stages of boosting iterations, and the one
+    step of a random forest or a linear model, which a pruner therefore
+    never stops (it reports once, when the model is already trained) and
+    which costs one step of the epoch budget.
     """
     if math.isinf(epochs_left) and trial is None:
         return target.run(config, reporter, seed=seed), False
     run = target.start_run(config, seed=seed)
-    reporter.on_start(int(min(run.settings.epochs, epochs_left)))
+    reporter.on_start(int(min(run.planned_epochs, epochs_left)))
     pruned = False
     while not run.done and len(run.history) < epochs_left:
         record = run.step()
