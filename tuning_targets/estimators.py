@@ -29,7 +29,7 @@ from threadpoolctl import threadpool_limits
 from tuning_targets.families import GB_PATIENCE_STAGES, STAGE_ITERATIONS, sklearn_threads
 from tuning_targets.metrics import Task, classification_scores, metric_direction, pick, regression_scores
 from tuning_targets.records import EpochRecord, TrialResult
-from tuning_targets.stepping import ModelRun, RefusedChange, out_of_memory_reason, structural_reason
+from tuning_targets.stepping import ModelRun, RefusedChange, StepPlan, out_of_memory_reason, structural_reason
 
 # Bookkeeping a snapshot carries besides the estimator.
 _PROGRESS = ("epoch", "best_metric", "best_val_extra", "best_test", "best_epoch", "n_params", "stale", "fail_reason")
@@ -100,6 +100,10 @@ class EstimatorRun(ModelRun):
     @property
     def planned_epochs(self) -> int:
         return self._planned
+
+    @property
+    def settings(self) -> StepPlan:
+        return StepPlan(self._planned, self.patience)
 
     @property
     def done(self) -> bool:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from tuning_targets.records import EpochRecord, Reporter, TrialResult
@@ -61,6 +62,18 @@ def out_of_memory_reason(exc: BaseException) -> str:
     """A failed trial's reason for an allocation that failed: what could not be allocated, in one line."""
     text = str(exc).strip()
     return f"out of memory: {text.splitlines()[0] if text else type(exc).__name__}"
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """The part of a torch run's `settings` that callers written for it read (`run.settings.epochs`).
+
+    Runs that are not torch runs offer it too, so such callers keep working
+    on every family; new code reads `ModelRun.planned_epochs`.
+    """
+
+    epochs: int
+    early_stopping_patience: int = 0
 
 
 class ModelRun(ABC):
@@ -142,6 +155,10 @@ class FailedRun(ModelRun):
     @property
     def planned_epochs(self) -> int:
         return self._planned
+
+    @property
+    def settings(self) -> StepPlan:
+        return StepPlan(self._planned)
 
     @property
     def done(self) -> bool:

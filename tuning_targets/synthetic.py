@@ -18,7 +18,7 @@ from lgt.errors import UserError
 from tuning_targets.base import Target
 from tuning_targets.records import EpochRecord, TrialResult
 from tuning_targets.space import CategoricalKnob, Config, FloatKnob, IntKnob, SearchSpace
-from tuning_targets.stepping import ModelRun, RefusedChange, structural_reason
+from tuning_targets.stepping import ModelRun, RefusedChange, StepPlan, structural_reason
 
 if TYPE_CHECKING:
     import torch
@@ -80,6 +80,10 @@ class SyntheticRun(ModelRun):
     @property
     def planned_epochs(self) -> int:
         return int(self.config["epochs"])
+
+    @property
+    def settings(self) -> StepPlan:
+        return StepPlan(self.planned_epochs)
 
     @property
     def done(self) -> bool:
