@@ -62,6 +62,7 @@ class BenchRequest:
     llm_model: str | None = None
     llm_base_url: str | None = None
     optimize_every: int = 3
+    words: str = "auto"  # how the LGT runs' agents word things (see `lgt.tune.WORDS`)
     bench_id: str | None = None
     adapt: str = "trial"
     epoch_budget: int | None = None
@@ -114,7 +115,7 @@ def bench_id_for(request: BenchRequest) -> str:
 def _measured(request: BenchRequest) -> dict[str, Any]:
     """The settings beyond targets, methods, budget and seeds that change what a cell measures."""
     return {"target_column": request.target_column, "csv_sep": request.csv_sep, "csv_encoding": request.csv_encoding,
-            "llm_model": request.llm_model}
+            "llm_model": request.llm_model, "words": None if request.words == "auto" else request.words}
 
 
 study_name = bench_study_name
@@ -280,7 +281,7 @@ def _run_one(request: BenchRequest, storage: optuna.storages.BaseStorage, storag
                                  target_column=request.target_column, optimize_every=request.optimize_every,
                                  resume=resume, run_id=cell.name, out_dir=out_dir, adapt=request.adapt,
                                  epoch_budget=request.epoch_budget, csv_sep=request.csv_sep,
-                                 csv_encoding=request.csv_encoding),
+                                 csv_encoding=request.csv_encoding, words=request.words),
                      observer, client_factory=client_factory, llm=llm)
         else:
             run_baseline(BaselineRequest(target=cell.target, method=cell.method, trials=request.trials,

@@ -17,6 +17,7 @@ from lgt import methods
 from lgt.errors import UserError
 
 EXIT_USER_ERROR = 2
+WORDS = ("auto", "menu", "free")  # `lgt.tune.WORDS`; not imported here: the parser loads before the app
 BENCH_DEFAULT = ("lgt", "tpe", "gp", "grid", "random", "default")
 
 
@@ -66,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
                            "choice (the configs of `lgt baseline --method tpe`)")
     tune.add_argument("--candidates", type=int, default=4, metavar="K",
                       help="TPE's candidates the Advisor chooses among each round (default 4)")
+    tune.add_argument("--words", choices=WORDS, default="auto",
+                      help="menu: the agents pick from closed lists (the Advisor's pick read from the model's "
+                           "probabilities) and lgt writes every sentence; free: the agents write, and the checks "
+                           "replace what fails; auto (default): menu for the embedded model, free for an endpoint")
     tune.add_argument("--on-llm-failure", choices=("stop", "tpe"), default="stop",
                       help="when the LLM fails 3 rounds in a row: stop, resumable with --resume (default), or carry "
                            "on with TPE's picks")
@@ -101,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--llm-model", help="model for the LGT runs (see lgt tune)")
     bench.add_argument("--llm-base-url", help="OpenAI-compatible endpoint for the LGT runs (see lgt tune)")
     bench.add_argument("--optimize-every", type=int, default=3, metavar="K", help="as for lgt tune (default 3)")
+    bench.add_argument("--words", choices=WORDS, default="auto", help="as for lgt tune (default auto)")
     bench.add_argument("--adapt", choices=("trial", "epoch"), default="trial",
                        help="how LGT adapts (see lgt tune); with epoch, give --epoch-budget")
     bench.add_argument("--epoch-budget", type=int, metavar="E",
@@ -219,7 +225,8 @@ def cmd_tune(args: argparse.Namespace) -> None:
     if not args.target and not args.resume:
         raise UserError("lgt tune needs --target (or --resume RUN_ID)")
     request = TuneRequest(target=args.target or "", method=methods.by_proposer(args.proposer).name,
-                          candidates=args.candidates, on_llm_failure=args.on_llm_failure, trials=args.trials, seed=args.seed, storage=args.storage,
+                          candidates=args.candidates, on_llm_failure=args.on_llm_failure, words=args.words,
+                          trials=args.trials, seed=args.seed, storage=args.storage,
                           data_dir=args.data_dir, target_column=args.target_column, task=args.task,
                           llm_model=args.llm_model, llm_base_url=args.llm_base_url,
                           optimize_every=args.optimize_every, approve=args.approve, resume=args.resume,
@@ -271,7 +278,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
     request = BenchRequest(targets=args.targets, methods=args.methods, trials=args.trials, seeds=args.seeds,
                            storage=args.storage, data_dir=args.data_dir, target_column=args.target_column,
                            llm_model=args.llm_model, llm_base_url=args.llm_base_url,
-                           optimize_every=args.optimize_every, bench_id=args.bench_id, adapt=args.adapt,
+                           optimize_every=args.optimize_every, words=args.words, bench_id=args.bench_id,
+                           adapt=args.adapt,
                            epoch_budget=args.epoch_budget, csv_sep=args.csv_sep, csv_encoding=args.csv_encoding)
     result = run_bench(request, ProgressObserver())
     table = Path(result["bench_dir"]) / "table.md"
