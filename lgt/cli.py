@@ -377,8 +377,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if not is_write_failure(exc):
             raise  # a bug: keep its traceback
-        print(f"lgt: error: a write failed ({one_line(cause(exc))}); what the storage holds is kept: once it can be "
-              f"written, `lgt report FOLDER` writes a run's files and --resume continues it", file=sys.stderr)
+        print(f"lgt: error: cannot go on: {one_line(cause(exc))}; what the storage holds is kept: once this is "
+              f"fixed, `lgt report FOLDER` writes a run's files and --resume continues it", file=sys.stderr)
         return EXIT_USER_ERROR
     return 0
 

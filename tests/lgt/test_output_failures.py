@@ -151,3 +151,34 @@ def test_storage_disk_filling_during_the_run_is_one_line_and_resume_finishes(tmp
         assert resumed.returncode == 0, resumed.stderr[-2000:]
         assert len(counted_trials(optuna.load_study(study_name="fills", storage=storage))) == 3
         assert (results / "fills" / "report.md").is_file()
+
+
+def test_results_disk_filling_during_an_lgt_run_is_one_line_and_resume_finishes(tmp_path: Path) -> None:
+    """The transcript, the checkpoint and the change log are written every round: a full disk stops the run in one line."""
+    import os
+
+    from llm_server import serve
+    from scripted_llm import ScriptedLLM
+
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    log = tmp_path / "run.log"
+    with serve(ScriptedLLM()) as base_url, tmpfs(tmp_path / "disk", size="8m") as mount:
+        results = mount / "results"
+        env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
+        env |= {"LGT_RESULTS_DIR": str(results), "LGT_OFFLINE": "1", "OPENAI_API_KEY": "sk-test-full",
+                "OPENAI_BASE_URL": base_url}
+        proc = subprocess.Popen([sys.executable, "-m", "lgt", "tune", "--target", "synthetic:1.5", "--trials", "5",
+                                 "--run-id", "fills", "--optimize-every", "0", "--storage", storage], cwd=REPO,
+                                env=env, stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
+        _wait_for_a_trial(storage, proc, log)
+        filler = fill(mount)
+        _one_line(proc, log)
+        kept = len(counted_trials(optuna.load_study(study_name="fills", storage=storage)))
+        assert 1 <= kept < 5
+
+        filler.unlink()
+        resumed = run_lgt("tune", "--resume", "fills", "--storage", storage, results=results,
+                          env={"OPENAI_API_KEY": "sk-test-full", "OPENAI_BASE_URL": base_url})
+        assert resumed.returncode == 0, resumed.stderr[-2000:]
+        assert len(counted_trials(optuna.load_study(study_name="fills", storage=storage))) == 5
+        assert (results / "fills" / "report.md").is_file()
