@@ -34,19 +34,21 @@ Direction = Literal["increase", "decrease"]
 # Knob -> direction against each diagnosis. Knobs of every built-in target; categorical knobs whose choices
 # are ordered (batch_size, hidden_units, augmentation, ...) move up and down their list.
 _CAPACITY = ("hidden_units", "hidden_layers", "conv_channels", "conv_blocks", "poly_degree", "feature_fraction",
-             "max_leaf_nodes", "max_depth", "n_estimators", "C")
+             "max_leaf_nodes", "max_depth", "max_features", "n_estimators", "C")
 _REGULARISERS = ("dropout", "weight_decay", "label_smoothing", "augmentation", "l2_regularization",
                  "min_samples_leaf", "alpha")
 REMEDIES: dict[str, dict[str, Direction]] = {
     "overfitting": {**dict.fromkeys(_REGULARISERS, "increase"), **dict.fromkeys(_CAPACITY, "decrease"),
                     "epochs": "decrease", "max_iter": "decrease"},
     "underfitting": {**dict.fromkeys(_REGULARISERS, "decrease"), **dict.fromkeys(_CAPACITY, "increase"),
-                     "learning_rate": "increase", "epochs": "increase", "max_iter": "increase"},
+                     "learning_rate": "increase", "gb_learning_rate": "increase", "epochs": "increase",
+                     "max_iter": "increase"},
     "stopped too early": {"epochs": "increase", "early_stopping_patience": "increase", "learning_rate": "increase",
                           "max_iter": "increase", "n_estimators": "increase"},
     "ran too long": {"epochs": "decrease", "max_iter": "decrease", "n_estimators": "decrease"},
-    "plateau": {"learning_rate": "decrease", "epochs": "decrease"},
-    "unstable": {"learning_rate": "decrease", "batch_size": "increase", "momentum": "decrease"},
+    "plateau": {"learning_rate": "decrease", "gb_learning_rate": "decrease", "epochs": "decrease"},
+    "unstable": {"learning_rate": "decrease", "gb_learning_rate": "decrease", "batch_size": "increase",
+                 "momentum": "decrease"},
     "diverged": {"learning_rate": "decrease", "momentum": "decrease"},
     # Inside a run (`agents.diagnostics.epoch_flags`):
     "train loss rising": {"learning_rate": "decrease", "momentum": "decrease"},

@@ -78,12 +78,16 @@ def diagnose(trial: Mapping[str, Any], metric: MetricInfo) -> Diagnostics:
     best = _best_index(score, metric["direction"])
     failed = trial.get("status") == "failed"
     losses = [h.get(key) for h in history for key in ("train_loss", "val_loss")]
-    diverged = any(isinstance(x, float) and not math.isfinite(x) for x in losses) or (
+    # Losses all NaN are losses not reported (an objective that reports its metric alone), not a divergence.
+    reported = any(isinstance(x, int | float) and math.isfinite(x) for x in losses)
+    diverged = any(isinstance(x, float) and (math.isinf(x) or (reported and math.isnan(x))) for x in losses) or (
         failed and bool(_DIVERGENCE_WORDS.search(trial.get("fail_reason") or ""))
     )
     overfitting = _overfitting(train, val)
     fall = _fall(train)
-    oscillation = _oscillation(val)
+    # A curve of the metric alone (an objective that reports only its validation value): read that instead.
+    losses_known = any(math.isfinite(v) for v in val)
+    oscillation = _oscillation(val if losses_known else score)
     epochs = len(history)
     return Diagnostics(
         epochs=len(history),
@@ -100,7 +104,9 @@ def diagnose(trial: Mapping[str, Any], metric: MetricInfo) -> Diagnostics:
         underfitting=not diverged and fall is not None and epochs >= 2 and fall < UNDERFIT_FALL,
         unstable=not diverged and oscillation is not None and epochs - 1 >= UNSTABLE_STEPS
         and oscillation >= UNSTABLE_SHARE and oscillation * (epochs - 2) >= 2,
-        stopped_too_early=not overfitting and not diverged and _still_improving(train, best, epochs),
+        stopped_too_early=not overfitting and not diverged and (
+            _still_improving(train, best, epochs) if any(math.isfinite(t) for t in train)
+            else _metric_still_improving(score, best, epochs, metric["direction"])),
         ran_too_long=not diverged and best is not None and epochs - 1 - best >= IDLE_EPOCHS
         and best + 1 <= IDLE_SHARE * epochs,
         train_loss_fall=fall,
@@ -136,12 +142,9 @@ def summarize_curve(history: Sequence[Mapping[str, Any]], metric: MetricInfo) ->
     score = [_num(h.get("val_metric")) for h in history]
     best = _best_index(score, metric["direction"])
     best_text = f" (best {_fmt(score[best])} @{history[best].get('epoch', best + 1)})" if best is not None else ""
-    parts = [
-        f"{len(history)} epoch{'s' if len(history) != 1 else ''}",
-        f"val {metric['name']} {_span(score)}{best_text}",
-        f"train loss {_span(train)}",
-        f"val loss {_span(val)}",
-    ]
+    parts = [f"{len(history)} epoch{'s' if len(history) != 1 else ''}", f"val {metric['name']} {_span(score)}{best_text}"]
+    parts += [f"{name} {_span(values)}" for name, values in (("train loss", train), ("val loss", val))
+              if any(math.isfinite(v) for v in values)]  # an objective may report its metric alone
     gap = _gap(train, val, len(history) - 1)
     if gap is not None:
         parts.append(f"gap {gap:+.2g}")
@@ -219,6 +222,14 @@ def _fall(train: list[float]) -> float | None:
     if len(train) < 2 or not math.isfinite(train[0]) or not math.isfinite(train[-1]) or train[0] <= 0:
         return None
     return (train[0] - train[-1]) / train[0]
+
+
+def _metric_still_improving(score: list[float], best: int | None, epochs: int, direction: str) -> bool:
+    """With no losses reported: the last step was the best and gained more than a plateau's tolerance."""
+    if epochs < 2 or best != epochs - 1 or not math.isfinite(score[-2]):
+        return False
+    gain = score[-1] - score[-2] if direction == "maximize" else score[-2] - score[-1]
+    return gain > PLATEAU_TOL * max(abs(score[-2]), 1e-12)
 
 
 def _still_improving(train: list[float], best: int | None, epochs: int) -> bool:

@@ -47,7 +47,10 @@ def remedy_menu(space: Sequence[KnobSpec], causes: Sequence[str], newest: Mappin
                 elif cause == "no gain" and spec.get("type") == "categorical":
                     options.append({"knob": knob, "direction": f"switch to {before}", "cause": cause})
         else:
+            held = newest.get("config") or knobs  # on a conditional space, the knobs of the trial's own model
             for knob in knobs:
+                if knob not in held:
+                    continue
                 wanted = diagnoses.remedy(cause, knob)
                 if wanted is not None:
                     options.append({"knob": knob, "direction": wanted, "cause": cause})

@@ -33,7 +33,7 @@ from graphs import words
 from graphs.roles import EpochAdvisor, EpochEvaluator
 from tuning_targets import Reporter, SearchSpace, Target, TrialResult
 from tuning_targets.records import EpochRecord
-from tuning_targets.trainer import TrainingRun, structural_reason
+from tuning_targets.stepping import ModelRun, structural_reason
 
 NO_ROOM_FOR_CHECK = "one epoch of budget left, too few for an A/B check, so no change was asked for"
 
@@ -48,7 +48,7 @@ class Vetted:
     notes: list[str] = field(default_factory=list)
 
 
-def vet_changes(space: SearchSpace, run: TrainingRun, proposed: Sequence[Mapping[str, Any]]) -> Vetted:
+def vet_changes(space: SearchSpace, run: ModelRun, proposed: Sequence[Mapping[str, Any]]) -> Vetted:
     """Keep only changes that may be made inside `run`, repaired to fit the space.
 
     Unknown and structural knobs are refused with their reason; values are
@@ -60,7 +60,7 @@ def vet_changes(space: SearchSpace, run: TrainingRun, proposed: Sequence[Mapping
     for change in proposed:
         knob, value = str(change.get("knob")), change.get("value")
         spec = space.knobs.get(knob)
-        if spec is None or not spec.dynamic:
+        if spec is None or not spec.dynamic or knob not in run.dynamic:  # run.dynamic: this model's own
             reason = f"unknown knob {knob}" if spec is None else structural_reason(knob)
             vetted.refused.append({"knob": knob, "value": value, "reason": reason})
             continue
@@ -107,7 +107,7 @@ class Branches:
     notes: list[str]
 
 
-def ab_epoch(run: TrainingRun, changes: Mapping[str, Any], better: Callable[[float, float | None], bool]) -> Branches:
+def ab_epoch(run: ModelRun, changes: Mapping[str, Any], better: Callable[[float, float | None], bool]) -> Branches:
     """Train the next epoch with `changes` and, from the same snapshot, without; continue from the better.
 
     `better(a, b)` says whether metric `a` strictly beats `b`, so a tie keeps
@@ -201,7 +201,7 @@ def run_adaptive_trial(
     budget = math.inf if epoch_budget is None else epoch_budget
     schedule: list[dict[str, Any]] = []
     feedback: list[str] = []
-    reporter.on_start(run.settings.epochs)
+    reporter.on_start(run.planned_epochs)
 
     record = run.step()
     trained = 1
@@ -242,18 +242,19 @@ def run_adaptive_trial(
     return AdaptiveTrial(result, schedule, trained, dict(run.config), stop)
 
 
-def run_record(run: TrainingRun, schedule: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def run_record(run: ModelRun, schedule: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The run as the agents see it (plain data; see `agents.records`)."""
-    return {"config": dict(run.config), "history": [r.to_dict() for r in run.history], "epochs": run.settings.epochs,
+    return {"config": dict(run.config), "history": [r.to_dict() for r in run.history], "epochs": run.planned_epochs,
             "start_loss": run.first_loss, "schedule": [dict(e) for e in schedule],
             "status": "failed" if run.fail_reason else "complete", "fail_reason": run.fail_reason}
 
 
-def _decide(target: Target, run: TrainingRun, schedule: Sequence[Mapping[str, Any]], evaluator: EpochEvaluator,
+def _decide(target: Target, run: ModelRun, schedule: Sequence[Mapping[str, Any]], evaluator: EpochEvaluator,
             advisor: EpochAdvisor, metric: dict[str, str], guidance: str | None, feedback: Sequence[str],
             check: bool) -> Decision:
     """Ask the Evaluator, then (unless it calls the curve healthy) the Advisor; vet what comes back."""
-    space = target.space.describe()
+    # The knobs this run's model may change now (a hist_gb run: its learning rate only; a forest: none).
+    space = [k for k in target.space.describe() if not k.get("dynamic") or k["name"] in run.dynamic]
     record = run_record(run, schedule)
     facts = diagnose_epoch(record, metric)
     try:
@@ -280,7 +281,7 @@ def _decide(target: Target, run: TrainingRun, schedule: Sequence[Mapping[str, An
                     proposal.expected_effect)
 
 
-def _entry(run: TrainingRun, decision: Decision, record: EpochRecord | None, *, kept: bool | None,
+def _entry(run: ModelRun, decision: Decision, record: EpochRecord | None, *, kept: bool | None,
            with_change: EpochRecord | None, without_change: EpochRecord | None) -> dict[str, Any]:
     return {
         "epoch": run.epoch,
@@ -305,10 +306,10 @@ def _report(reporter: Reporter, record: EpochRecord | None) -> None:
         reporter.on_epoch(record)
 
 
-def _stop_reason(run: TrainingRun, trained: int, budget: float) -> str:
+def _stop_reason(run: ModelRun, trained: int, budget: float) -> str:
     if run.fail_reason is not None:
         return f"failed: {run.fail_reason}"
-    if run.epoch >= run.settings.epochs:
+    if run.epoch >= run.planned_epochs:
         return "planned epochs done"
     if run.done:
         return "early stopping"

@@ -57,7 +57,7 @@ def apply_proposal(space: SearchSpace, base: Config, changes: list[dict[str, Any
     raw = {c["knob"]: c["value"] for c in changes}
     reasons = {c["knob"]: str(c.get("reason", "")) for c in changes if c["knob"] in space}
     checked = space.validate(raw, base=base, strict=False)
-    applied = {k: checked.config[k] for k in raw if k in space and checked.config[k] != base[k]}
+    applied = {k: checked.config[k] for k in raw if k in checked.config and checked.config[k] != base.get(k)}
     return checked.config, applied, {k: reasons[k] for k in applied if k in reasons}, checked.notes
 
 
@@ -68,7 +68,7 @@ def causes_of(changes: list[dict[str, Any]]) -> dict[str, str]:
 
 def perturb(space: SearchSpace, config: Config, tried: set[str], rng: random.Random) -> tuple[Config, list[str]]:
     """Nudge a repeated config into an untried one by resampling one knob, then more."""
-    knobs = list(space.knobs)
+    knobs = list(space.active_config(config))  # on a conditional space, the knobs of the config's own family
     for attempt in range(1, 50):
         candidate = dict(config)
         names = rng.sample(knobs, k=min(len(knobs), 1 + attempt // 10))

@@ -107,7 +107,7 @@ def gradient_config(space: SearchSpace, base: Config, verdict: Verdict | None) -
     config = dict(base)
     for step in verdict.gradient[:GRADIENT_STEPS]:
         knob = space.knobs.get(step.knob)
-        if knob is None:
+        if knob is None or knob.name not in base:  # not a knob, or not one of the best config's model family
             continue
         direction = step.direction
         if isinstance(knob, CategoricalKnob):

@@ -87,6 +87,16 @@ def llm_spent(deps: Deps, state: TuningState) -> tuple[dict[str, float], dict[st
     return usage, {k: round(v - before.get(k, 0.0), 3) for k, v in usage.items()}
 
 
+def best_index(deps: Deps, trials: list[TrialRecord]) -> int | None:
+    """The index of the best scored trial (the earliest on ties), or None."""
+    best: int | None = None
+    for i, trial in enumerate(trials):
+        if trial.get("status") == "complete" and trial.get("val_metric") is not None and (
+                best is None or deps.target.better(float(trial["val_metric"] or 0.0), trials[best]["val_metric"])):
+            best = i
+    return best
+
+
 def best_record(state: TuningState) -> TrialRecord | None:
     index = state.get("best")
     return None if index is None else state["trials"][index]
@@ -107,7 +117,7 @@ def nudge(candidate: Candidate, space: SearchSpace, base: Config, tried: set[str
     """A proposal that repeats a config already run, moved to an untried one (resampling a knob, then more)."""
     config, moved = perturb(space, candidate.config, tried, rng)
     candidate.config = config
-    candidate.changes = {k: v[1] for k, v in config_diff(base, config).items()}
+    candidate.changes = {k: new for k, (_, new) in config_diff(base, config).items() if new is not None}
     candidate.source = "advisor+perturbed"
     candidate.notes = [*candidate.notes, f"perturbed {', '.join(moved)} to avoid repeating a config"]
     return candidate

@@ -97,6 +97,7 @@ class Deps:
     session_start: int = 0  # trials recorded before this process took the run over (a resume tries again)
     data_profile: dict[str, Any] = field(default_factory=dict)  # `Target.data_profile()`, told to every agent
     words: str = "free"  # "menu": the agents pick from closed lists and code writes every sentence (issue 18)
+    external: bool = False  # each round's trial runs outside the graph (the Optuna sampler): `train` awaits it
 
     @property
     def metric(self) -> dict[str, str]:
@@ -123,3 +124,4 @@ class TuningState(TypedDict, total=False):
     llm_usage_recorded: dict[str, float]
     done: bool
     pick_prior: dict[str, Any]  # menu mode: the Advisor's letter probabilities by position so far (`agents.scoring`)
+    others: list[TrialRecord]  # external trials: those that finished outside the rounds, for the next evaluate

@@ -72,6 +72,8 @@ def train(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
     pending = state["pending"]
     assert pending is not None
+    if deps.external:
+        return trained_elsewhere(state, pending)
     number = len(state["trials"])
     deps.progress.on_proposal(state["round"], state["budget"], pending)
     deps.progress.on_trial_start(number, number + 1, state["budget"], pending["config"])
@@ -93,10 +95,34 @@ def train(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
     return {"last_result": result.to_dict(), "last_adaptation": adaptation}
 
 
+def trained_elsewhere(state: TuningState, pending: dict[str, Any]) -> dict[str, Any]:
+    """The round's trial runs outside the graph (`lgt.sampler.LGTSampler`): hand out its config, await its result.
+
+    The node pauses at `interrupt` with the config; the sampler gives it to
+    the user's objective and resumes the graph with what ran, its result,
+    and any trials that finished meanwhile outside the rounds (asked while
+    this one ran). Nothing is trained here, so re-running this node from
+    its first line on resume is harmless.
+    """
+    outcome = interrupt({"round": state["round"], "config": pending["config"]})
+    ran = dict(outcome.get("config") or pending["config"])
+    if ran != pending["config"]:
+        notes = [*pending.get("notes", []), "the objective ran other values than proposed: "
+                 + ", ".join(f"{k}={ran.get(k)!r}" for k in sorted(set(ran) | set(pending["config"]))
+                             if ran.get(k) != pending["config"].get(k))]
+        pending = {**pending, "config": ran, "notes": notes}
+    return {"pending": pending, "last_result": outcome["result"],
+            "last_adaptation": {"epochs_trained": len(outcome["result"].get("history") or [])},
+            "others": list(outcome.get("others") or [])}
+
+
 def evaluate(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
     pending, result = state["pending"], state["last_result"]
     assert pending is not None and result is not None
+    if state.get("others"):  # trials that ran outside the rounds meanwhile: evidence like any other
+        merged = [*state["trials"], *state["others"]]
+        state = {**state, "trials": merged, "best": rounds.best_index(deps, merged)}
     trials = state["trials"]
     best = rounds.best_record(state)
     newest = rounds.new_record(deps, state["round"], pending, result, state.get("last_adaptation"))
@@ -109,7 +135,7 @@ def evaluate(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
     newest["number"] = recorded
     deps.progress.on_verdict(newest)
     return {
-        "trials": [*trials, newest], "round": state["round"] + 1,
+        "trials": [*trials, newest], "round": state["round"] + 1, "others": [],
         "best": len(trials) if rounds.is_new_best(deps, newest, best) else state.get("best"), "pending": None,
         "last_result": None, "last_adaptation": None,
         "epochs_used": state.get("epochs_used", 0) + int(newest["epochs_trained"]), "last_verdict": verdict,

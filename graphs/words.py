@@ -71,6 +71,7 @@ def checked_candidate(candidate: Candidate, base: Mapping[str, Any], support: Ma
     `facts` are the numbers the agent was shown: a text may cite no other.
     """
     changes = changes_between(base, candidate.config)
+    knobs = _held(knobs, base, candidate.config)
     facts = facts | grounding(support, option.to_dict() if option else {}) | facts_of(best)
     said = echoes(metric)
     if candidate.causes:
@@ -115,6 +116,7 @@ def checked_verdict(verdict: dict[str, Any], newest: TrialRecord, best: TrialRec
     A second step on a knob already in the gradient is dropped too: two
     steps for one knob say nothing a reader can act on (or contradict).
     """
+    knobs = _held(knobs, newest.get("config") or {})
     if verdict.get("outcome") is not None or verdict.get("diagnosis") is not None:
         return _picked_verdict(verdict, newest, best, knobs, metric)
     replaced: list[str] = []
@@ -148,6 +150,17 @@ def checked_verdict(verdict: dict[str, Any], newest: TrialRecord, best: TrialRec
     verdict["gradient"] = steps
     verdict["replaced"] = replaced
     return verdict
+
+
+def _held(knobs: Mapping[str, Mapping[str, Any]], *configs: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The knobs these configs hold: on a conditional space a text may speak only of its own models' knobs.
+
+    ("raise max_leaf_nodes" says nothing about an MLP.) A config that holds
+    none of the knobs (no config known) leaves the space as it is.
+    """
+    names = {name for config in configs for name in config}
+    held = {name: spec for name, spec in knobs.items() if name in names}
+    return held if held else dict(knobs)
 
 
 def _facts(newest: TrialRecord, best: TrialRecord | None, metric: MetricInfo) -> str:
@@ -230,9 +243,12 @@ def _picked_why(candidate: Candidate, option: Option | None, best: TrialRecord |
                                       f"for it")
         else:
             return (f"{text}, against the best trial's {diagnoses.noun(cause)} ({_evidence_of(cause, best, metric)}): "
-                    f"it moves "
-                    f"{', '.join(acting[:2])}.")
-    return f"{text}."
+                    f"it moves {', '.join(acting[:2])}.")
+    moves = [f"{k} {fmt(a)} -> {fmt(b)}" for k, (a, b) in (option.changes if option else {}).items()]
+    if not moves:
+        return f"{text}."
+    more = f" and {len(moves) - 3} more" if len(moves) > 3 else ""
+    return f"{text}: it moves {', '.join(moves[:3])}{more}."
 
 
 def _reasons_from_causes(candidate: Candidate, changes: Mapping[str, tuple[Any, Any]],
