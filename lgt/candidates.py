@@ -62,6 +62,8 @@ class TPECandidates:
         for record in trials[self._told:]:
             asked, config = self._asked.pop(0) if self._asked else self._ask()
             ran = self.space.active_config(record["config"])
+            fitted = self.space.validate(dict(ran), strict=False).config  # a space whose ranges moved since (an
+            ran = {k: fitted[k] for k in ran if k in fitted}  # objective's define-by-run ranges): clipped into it
             value = record.get("val_metric") if record.get("status") == "complete" else None
             if config_key(ran) == config_key(config):
                 self._tell(asked, value)

@@ -29,6 +29,14 @@ def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
     return study._storage
 
 
+def storage_url(study: optuna.Study) -> str | None:
+    """The URL of a study's RDB storage (under Optuna's cache), or None for other storages (in memory, journal)."""
+    storage = storage_of(study)
+    backend = getattr(storage, "_backend", storage)
+    url = getattr(backend, "url", None)
+    return str(url) if isinstance(url, str) else None
+
+
 def trial_id(trial: optuna.Trial | FrozenTrial) -> int:
     """The storage's id of a trial (unique in the storage, unlike its number)."""
     return int(trial._trial_id)

@@ -110,7 +110,8 @@ class ScriptedLLM:
         if agent == "preflight":
             return json.dumps({"ok": True})
         if agent == "chooser":
-            picks = (body or {})["response_format"]["schema"]["properties"]["pick"]["enum"]
+            pick = (body or {})["response_format"]["schema"]["properties"]["pick"]
+            picks = pick.get("enum") or [pick["const"]]  # one candidate: a constant
             return choice(picks[-1])
         if agent == "advisor_batch":
             size = (body or {})["response_format"]["schema"]["properties"]["proposals"]["maxItems"]
