@@ -47,8 +47,8 @@ def choice(pick: int, **adjust: Any) -> str:
 def _rate_knob(body: dict[str, Any]) -> str:
     """learning_rate, or the first knob the schema allows when the space has none (the synthetic target)."""
     defs = body.get("response_format", {}).get("schema", {}).get("$defs", {})
-    knobs = next((d["properties"]["knob"]["enum"] for d in defs.values()
-                  if "enum" in d.get("properties", {}).get("knob", {})), ["learning_rate"])
+    named = [d["properties"]["knob"] for d in defs.values() if "knob" in d.get("properties", {})]
+    knobs = next((k.get("enum") or [k["const"]] for k in named if "enum" in k or "const" in k), ["learning_rate"])
     return "learning_rate" if "learning_rate" in knobs else knobs[0]
 
 
