@@ -23,6 +23,7 @@ from lgt.reporting.files import (
     write_bench_report,
     write_changelog,
     write_run_files,
+    write_study_report,
 )
 from lgt.reporting.machine import describe_machine
 from lgt.reporting.store import Run, load_run, load_runs
@@ -30,4 +31,4 @@ from lgt.reporting.summary import BENCH_COLUMNS, bench_rows, summarize, trial_ro
 
 __all__ = ["BENCH_COLUMNS", "REPORT", "Rebuilt", "Run", "bench_rows", "describe_machine", "load_run", "load_runs",
            "rebuild", "rebuild_folder", "summarize", "trial_rows", "write_bench_report", "write_changelog",
-           "write_run_files"]
+           "write_run_files", "write_study_report"]

@@ -27,6 +27,7 @@ from lgt.reporting.artifacts import attach_run_figures
 from lgt.reporting.figures import bench_figures, run_figures
 from lgt.reporting.notes import write_notes
 from lgt.reporting.pages import bench_page, machine_line, run_page
+from lgt.reporting.plain import is_lgt_run, write_plain_report
 from lgt.reporting.store import NOT_STARTED, load_run, load_runs, open_existing
 from lgt.reporting.summary import Row, bench_rows, write_summary_csv, write_summary_json, write_trials_csv
 from lgt.reporting.tables import bench_tables
@@ -107,6 +108,15 @@ class Rebuilt:
 
     report: Path
     unfinished: str | None = None
+
+
+def write_study_report(storage_url: str, study_name: str, folder: Path) -> dict[str, Any]:
+    """`lgt report --study NAME`: a run's files for a study lgt ran or sampled, tables and plots for any other."""
+    load_runs(storage_url, [study_name])  # a missing storage or study is one line naming it
+    study = optuna.load_study(study_name=study_name, storage=open_existing(storage_url))
+    if is_lgt_run(study):
+        return write_run_files(storage_url, study_name, folder)
+    return write_plain_report(study, folder)
 
 
 def rebuild(path: Path, storage_url: str | None = None) -> Path:
