@@ -35,8 +35,10 @@ from lgt.reporting.writing import write_whole
 from lgt.runs import (
     RunSpec,
     bench_study_name,
+    check_agents_options,
     check_csv_options,
     check_epoch_budget,
+    check_models_and_metric,
     check_run_id,
     check_seed,
     check_trials,
@@ -44,7 +46,8 @@ from lgt.runs import (
 from lgt.settings import default_storage_url, results_dir
 from lgt.studies import RunExists, budget_spent, open_storage, redact_url
 from lgt.tune import TuneRequest, llm_settings, run_tune
-from tuning_targets import check_target_name
+from tuning_targets import check_target_name, parse_models, takes_models, target_label
+from tuning_targets.metrics import DEFAULT_METRIC
 
 MAX_BENCH_ID = 100  # a cell's study name is the bench id, the target, the method and the seed, within 200
 WAIT_POLL_SECONDS = 1.0  # how often a bench looks at the cells another process is running
@@ -68,6 +71,8 @@ class BenchRequest:
     epoch_budget: int | None = None
     csv_sep: str | None = None  # for the csv: targets; default: detected per file
     csv_encoding: str | None = None
+    models: str | None = None  # model families of the tabular targets (default: all); see `lgt.runs.RunRequest`
+    metric: str | None = None  # what every run tunes (default: accuracy or MAE by task)
 
     def check(self) -> None:
         if not self.targets:
@@ -92,6 +97,8 @@ class BenchRequest:
                 raise UserError(f"--bench-id is {len(self.bench_id)} characters long; at most {MAX_BENCH_ID}, so "
                                 f"the names of its runs fit")
         check_csv_options(self.csv_sep, self.csv_encoding, self.targets)
+        check_models_and_metric(self.models, self.metric, self.targets)
+        check_agents_options(self.models, self.metric, [m for m in self.methods if methods.get(m).is_agents])
 
 
 def bench_id_for(request: BenchRequest) -> str:
@@ -114,8 +121,10 @@ def bench_id_for(request: BenchRequest) -> str:
 
 def _measured(request: BenchRequest) -> dict[str, Any]:
     """The settings beyond targets, methods, budget and seeds that change what a cell measures."""
+    models = None if request.models is None else ",".join(parse_models(request.models))
     return {"target_column": request.target_column, "csv_sep": request.csv_sep, "csv_encoding": request.csv_encoding,
-            "llm_model": request.llm_model, "words": None if request.words == "auto" else request.words}
+            "llm_model": request.llm_model, "words": None if request.words == "auto" else request.words,
+            "models": models, "metric": request.metric}
 
 
 study_name = bench_study_name
@@ -208,6 +217,17 @@ def _check_same_settings(storage: optuna.storages.BaseStorage, request: BenchReq
                               "--csv-sep": (spec.csv_sep, request.csv_sep),
                               "--csv-encoding": (spec.csv_encoding, request.csv_encoding),
                               "--epoch-budget": (spec.epoch_budget, request.epoch_budget)}
+    default_metric = {str(task): name for task, name in DEFAULT_METRIC.items()}.get(
+        str(study.user_attrs.get("target_task")))
+    if request.metric is not None or default_metric is not None:  # the metric in effect, given or by default
+        wanted["--metric"] = (spec.metric, request.metric or default_metric)
+    if takes_models(cell.target):
+        given = RunSpec(cell.name, cell.target, cell.method, cell.seed, 1, models=request.models).models
+        if request.models is None and "models" not in study.user_attrs and spec.models != given:
+            raise UserError(f"bench {bench_id} ran {one_line(target_label(cell.target))} with the MLP alone (run "
+                            f"{cell.name}, from before model families; --models now defaults to all): continue it "
+                            f"with --bench-id {bench_id} --models mlp, or give another --bench-id")
+        wanted["--models"] = (spec.models, given)
     if method.is_agents:
         attrs = study.user_attrs
         wanted |= {"--adapt": (attrs.get("adapt", request.adapt), request.adapt),
@@ -281,14 +301,16 @@ def _run_one(request: BenchRequest, storage: optuna.storages.BaseStorage, storag
                                  target_column=request.target_column, optimize_every=request.optimize_every,
                                  resume=resume, run_id=cell.name, out_dir=out_dir, adapt=request.adapt,
                                  epoch_budget=request.epoch_budget, csv_sep=request.csv_sep,
-                                 csv_encoding=request.csv_encoding, words=request.words),
+                                 csv_encoding=request.csv_encoding, words=request.words, models=request.models,
+                                 metric=request.metric),
                      observer, client_factory=client_factory, llm=llm)
         else:
             run_baseline(BaselineRequest(target=cell.target, method=cell.method, trials=request.trials,
                                          seed=cell.seed, storage=storage_url, data_dir=request.data_dir,
                                          target_column=request.target_column, resume=resume, run_id=cell.name,
                                          out_dir=out_dir, epoch_budget=request.epoch_budget,
-                                         csv_sep=request.csv_sep, csv_encoding=request.csv_encoding), observer)
+                                         csv_sep=request.csv_sep, csv_encoding=request.csv_encoding,
+                                         models=request.models, metric=request.metric), observer)
     except (leases.RunBusy, RunExists):  # another process took the cell an instant before this one
         observer.on_message("  being run by another process; this bench reads its result when it ends")
         return BUSY

@@ -103,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--data-dir", help="where mnist/cifar10 live (default $LGT_DATA_DIR or ./data)")
     bench.add_argument("--target-column", help="the column to predict, for csv: targets")
     _csv_options(bench)
+    _model_options(bench)
     bench.add_argument("--llm-model", help="model for the LGT runs (see lgt tune)")
     bench.add_argument("--llm-base-url", help="OpenAI-compatible endpoint for the LGT runs (see lgt tune)")
     bench.add_argument("--optimize-every", type=int, default=3, metavar="K", help="as for lgt tune (default 3)")
@@ -147,6 +148,7 @@ def _target_options(parser: argparse.ArgumentParser, required: bool = True) -> N
     parser.add_argument("--target-column", help="the column to predict, for csv: targets")
     parser.add_argument("--task", choices=("classification", "regression"), help="override the inferred task")
     _csv_options(parser)
+    _model_options(parser)
 
 
 def _csv_options(parser: argparse.ArgumentParser) -> None:
@@ -157,11 +159,20 @@ def _csv_options(parser: argparse.ArgumentParser) -> None:
 
 
 
+def _model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models", metavar="LIST",
+                        help="model families of tabular and csv: targets, comma-separated from mlp, hist_gb, "
+                             "random_forest, linear, or all (default: all; mlp alone is the MLP-only space)")
+    parser.add_argument("--metric", help="what is tuned: accuracy or log_loss for classification, mae, rmse or r2 "
+                                         "for regression (default: accuracy or mae)")
+
+
 def cmd_targets(args: argparse.Namespace) -> None:
     from rich.table import Table
 
     from lgt.console import out
-    from tuning_targets import TARGET_NAMES, make_target
+    from tuning_targets import MODEL_FAMILIES, TARGET_NAMES, make_target, takes_models
+    from tuning_targets.metrics import metric_names
 
     for name in TARGET_NAMES:
         if name == "csv:PATH":
@@ -174,13 +185,17 @@ def cmd_targets(args: argparse.Namespace) -> None:
             continue
         target = make_target(name)
         out.print(f"\n[bold]{name}[/] - {target.description}\n  task {target.task}, metric {target.metric} "
-                  f"({target.direction}); data: {target.data_summary()}")
+                  f"({target.direction}; --metric {' | '.join(metric_names(target.task))}); "
+                  f"data: {target.data_summary()}")
+        if takes_models(name):
+            out.print(f"  model families (--models): {', '.join(MODEL_FAMILIES)}; each family's knobs apply only "
+                      f"when `model` names it, the feature knobs to every family")
         table = Table(show_edge=False, pad_edge=False)
         for column in ("knob", "dimension", "range", "default", "description"):
             table.add_column(column, overflow="fold")
         for knob in target.space.describe():
-            table.add_row(knob["name"], knob["dimension"], knob["range"],
-                          json.dumps(target.default_config[knob["name"]]), knob["description"])
+            default = target.default_config.get(knob["name"], knob.get("default"))  # an inactive knob's own
+            table.add_row(knob["name"], knob["dimension"], knob["range"], json.dumps(default), knob["description"])
         out.print(table)
 
 
@@ -191,7 +206,8 @@ def cmd_baseline(args: argparse.Namespace) -> None:
                               storage=args.storage, data_dir=args.data_dir, target_column=args.target_column,
                               task=args.task, config=_read_config(args.config), resume=args.resume,
                               run_id=args.run_id, create_only=args.create_only, epoch_budget=args.epoch_budget,
-                              csv_sep=args.csv_sep, csv_encoding=args.csv_encoding)
+                              csv_sep=args.csv_sep, csv_encoding=args.csv_encoding, models=args.models,
+                              metric=args.metric)
     if request.create_only:
         from lgt.console import out
 
@@ -220,10 +236,12 @@ def cmd_worker(args: argparse.Namespace) -> None:
 
 def cmd_tune(args: argparse.Namespace) -> None:
     from lgt.console import out
+    from lgt.runs import check_agents_options
     from lgt.tune import TuneRequest, run_tune
 
     if not args.target and not args.resume:
         raise UserError("lgt tune needs --target (or --resume RUN_ID)")
+    check_agents_options(args.models, args.metric, ["lgt tune"])
     request = TuneRequest(target=args.target or "", method=methods.by_proposer(args.proposer).name,
                           candidates=args.candidates, on_llm_failure=args.on_llm_failure, words=args.words,
                           trials=args.trials, seed=args.seed, storage=args.storage,
@@ -232,7 +250,7 @@ def cmd_tune(args: argparse.Namespace) -> None:
                           optimize_every=args.optimize_every, approve=args.approve, resume=args.resume,
                           run_id=args.run_id, parallel=args.parallel, adapt=args.adapt,
                           adapt_check=args.adapt_check, epoch_budget=args.epoch_budget, csv_sep=args.csv_sep,
-                          csv_encoding=args.csv_encoding)
+                          csv_encoding=args.csv_encoding, models=args.models, metric=args.metric)
     summary = _run_and_render(lambda observer: run_tune(request, observer, approver=ask_person), args.storage)
     out.print(f"change log: {summary['changelog']}")
 
@@ -280,7 +298,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
                            llm_model=args.llm_model, llm_base_url=args.llm_base_url,
                            optimize_every=args.optimize_every, words=args.words, bench_id=args.bench_id,
                            adapt=args.adapt,
-                           epoch_budget=args.epoch_budget, csv_sep=args.csv_sep, csv_encoding=args.csv_encoding)
+                           epoch_budget=args.epoch_budget, csv_sep=args.csv_sep, csv_encoding=args.csv_encoding,
+                           models=args.models, metric=args.metric)
     result = run_bench(request, ProgressObserver())
     table = Path(result["bench_dir"]) / "table.md"
     if table.exists():

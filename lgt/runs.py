@@ -18,19 +18,26 @@ import optuna
 
 from lgt.errors import UserError
 from tuning_targets import (
+    METRICS,
     Target,
     TrialRefused,
     check_csv_format,
+    known_task,
     make_target,
     out_of_memory_reason,
+    parse_models,
+    takes_models,
     target_label,
 )
+from tuning_targets.metrics import metric_names
 
 MAX_SEED = 2**32 - 1  # what numpy and Optuna's samplers accept
 MAX_RUN_ID = 200  # a run id is one folder name; file systems allow 255 bytes, and files get suffixes
 # A run id names a study and a folder under the results dir: letters, digits, '-', '_' and '.', no '..'.
 _RUN_ID = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_RUN_ID - 1}}}")
 _HASH_CHARS = 8
+# The model families of a tabular run stored before there were families: the MLP-only space it ran on.
+MODELS_BEFORE_FAMILIES = "mlp"
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,14 @@ class RunSpec:
     epoch_budget: int | None = None  # a budget in epochs (every method trains the same total); `trials` caps it too
     csv_sep: str | None = None  # a csv: target's delimiter and encoding, when given (default: detected)
     csv_encoding: str | None = None
+    # A tabular target's model families, comma-separated in the space's order (None given: all of them);
+    # kept as resolved, so a resume rebuilds the same space whatever the default becomes. None elsewhere.
+    models: str | None = None
+    metric: str | None = None  # what is tuned (None: accuracy or MAE); the study's `metric` attr is the one in effect
+
+    def __post_init__(self) -> None:
+        if takes_models(self.target):
+            object.__setattr__(self, "models", ",".join(parse_models(self.models)))
 
     def to_attrs(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -63,11 +78,17 @@ class RunSpec:
         database may hold studies made by anyone, so a name with '/' or
         '..', or a `run_id` attr that differs from the study's name, is
         refused here, before anything reads or writes by it.
+
+        A tabular run stored before model families existed (no `models`
+        attr) ran the MLP alone, and is rebuilt so.
         """
         check_run_id(study.study_name)
         attrs = study.user_attrs
+        values = {f.name: attrs[f.name] for f in fields(cls) if f.name in attrs}
+        if "models" not in attrs:
+            values["models"] = MODELS_BEFORE_FAMILIES
         try:
-            spec = cls(**{f.name: attrs[f.name] for f in fields(cls) if f.name in attrs})
+            spec = cls(**values)
         except TypeError:
             raise UserError(f"study {study.study_name!r} was not written by lgt (its attributes are missing)") from None
         if spec.run_id != study.study_name:
@@ -92,6 +113,8 @@ class RunRequest:
     out_dir: Path | None = None  # where the run's files go; default results/<run-id>/
     csv_sep: str | None = None  # for csv: targets; default: detected from the file
     csv_encoding: str | None = None  # for csv: targets; default: UTF-8, else Windows-1252
+    models: str | None = None  # a tabular target's model families, comma-separated, or "all" (the default)
+    metric: str | None = None  # what is tuned; default accuracy or MAE by task
 
     def check(self) -> None:
         """The checks every run request passes before anything is read or stored."""
@@ -104,6 +127,7 @@ class RunRequest:
         if self.resume:
             check_run_id(self.resume)
         check_csv_options(self.csv_sep, self.csv_encoding, [self.target] if self.target else [])
+        check_models_and_metric(self.models, self.metric, [self.target] if self.target else [], task=self.task)
 
 
 def check_csv_options(sep: str | None, encoding: str | None, targets: list[str]) -> None:
@@ -114,6 +138,39 @@ def check_csv_options(sep: str | None, encoding: str | None, targets: list[str])
     if targets and not any(t.startswith("csv:") for t in targets):
         raise UserError(f"{given} applies to csv:PATH targets only")
     check_csv_format(sep, encoding)
+
+
+def check_models_and_metric(models: str | None, metric: str | None, targets: list[str], *,
+                            task: str | None = None) -> None:
+    """`--models` names model families and some target is tabular; `--metric` fits every target whose task is known.
+
+    A CSV's task is known once its data is read (or from `task`), so its
+    metric is checked then, when the target is built.
+    """
+    if models is not None:
+        parse_models(models)
+        if targets and not any(takes_models(t) for t in targets):
+            raise UserError(f"--models applies to tabular targets (iris, wine, breast_cancer, diabetes, csv:PATH), "
+                            f"not {', '.join(target_label(t) for t in targets)}")
+    if metric is None:
+        return
+    info = METRICS.get(metric)
+    if info is None:
+        raise UserError(f"--metric: unknown metric {metric!r}; choose one of: {', '.join(METRICS)}")
+    for target in targets:
+        known = task or known_task(target)
+        if known is not None and known != info.task:
+            raise UserError(f"--metric {metric} is for {info.task}; {target_label(target)} is {known}: choose one "
+                            f"of {', '.join(metric_names(known))}")  # type: ignore[arg-type]
+
+
+def check_agents_options(models: str | None, metric: str | None, agents: list[str]) -> None:
+    """`--models` and `--metric` are refused for LGT runs rather than ignored, until `lgt.tune` builds its spec with them."""
+    given = [flag for flag, value in (("--models", models), ("--metric", metric)) if value is not None]
+    if given and agents:
+        raise UserError(f"{' and '.join(given)} apply to the classic methods only for now; {', '.join(agents)} "
+                        f"would run on every model family and the default metric: leave {given[0]} out, or run "
+                        f"the classic methods alone")
 
 
 def check_trials(trials: int) -> int:
@@ -173,9 +230,10 @@ def build_target(spec: RunSpec) -> Target:
     """Make the run's target and read its data now, so bad input fails before anything is stored."""
     target = make_target(spec.target, data_dir=Path(spec.data_dir) if spec.data_dir else None,
                          target_column=spec.target_column, task=spec.task,  # type: ignore[arg-type]
-                         csv_sep=spec.csv_sep, csv_encoding=spec.csv_encoding)
+                         csv_sep=spec.csv_sep, csv_encoding=spec.csv_encoding, models=spec.models,
+                         metric=spec.metric)
     try:
-        target.load_splits(target.default_config)
+        target.prepare(target.default_config)
     except (TrialRefused, MemoryError) as exc:  # the data alone is too big for this machine, before any tuning
         reason = str(exc) if isinstance(exc, TrialRefused) else out_of_memory_reason(exc)
         raise UserError(f"{target_label(spec.target)}: even the default config cannot train: {reason}") from None

@@ -66,6 +66,20 @@ def check_target_name(name: str) -> str:
     raise UserError(f"unknown target {name!r}; choose one of: {', '.join(TARGET_NAMES)}")
 
 
+def takes_models(name: str) -> bool:
+    """Whether a target name is tabular (a built-in table or a CSV), whose space has model families."""
+    return name in SKLEARN_TARGETS or name.startswith("csv:")
+
+
+def known_task(name: str) -> Task | None:
+    """The task of a target, when its name alone says it (a CSV's is inferred from its data: None)."""
+    if name in IMAGE_TARGETS or name == "synthetic" or name.startswith("synthetic:"):
+        return "classification"
+    if name in SKLEARN_TARGETS:
+        return SKLEARN_TARGETS[name][2]
+    return None
+
+
 def target_label(name: str) -> str:
     """How a target is shown to people: a CSV by its file's stem, never its full local path.
 

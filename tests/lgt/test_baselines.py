@@ -56,9 +56,10 @@ def test_default_method_runs_the_default_config_once(tmp_path: Path) -> None:
 
 
 def test_grid_spans_several_knobs_and_stays_in_the_grid(tmp_path: Path) -> None:
-    target = make_target("iris")
+    target = make_target("iris", models="mlp")  # one family, one grid (the family grid: test_model_families.py)
     grid = target.space.grid(target.default_config, 5)
-    summary = run_baseline(BaselineRequest(target="iris", method="grid", trials=5, storage=_storage(tmp_path)))
+    summary = run_baseline(BaselineRequest(target="iris", method="grid", trials=5, storage=_storage(tmp_path),
+                                           models="mlp"))
     study = optuna.load_study(study_name=summary["study_name"], storage=_storage(tmp_path))
     for t in study.trials[1:]:
         for knob, levels in grid.items():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +68,9 @@ def test_each_target_column_is_a_bench_of_its_own(tmp_path: Path, two_columns: P
     (["--target-column", "a"], ["--target-column", "b"], "--target-column"),
     (["--target-column", "a"], ["--target-column", "a", "--csv-sep", ";"], "--csv-sep"),
     (["--target-column", "a", "--trials", "1"], ["--target-column", "a", "--trials", "2"], "--trials"),
+    (["--target-column", "a", "--models", "linear"], ["--target-column", "a", "--models", "hist_gb"], "--models"),
+    (["--target-column", "a", "--models", "linear"], ["--target-column", "a"], "--models"),
+    (["--target-column", "a", "--metric", "log_loss"], ["--target-column", "a"], "--metric"),
 ])
 def test_a_given_bench_id_with_other_settings_is_refused(tmp_path: Path, two_columns: Path, first: list[str],
                                                          then: list[str], flag: str) -> None:
@@ -101,3 +105,39 @@ def test_every_measured_setting_changes_the_id() -> None:
                          {"csv_encoding": "latin-1"}, {"llm_model": "m"}, {"adapt": "epoch", "epoch_budget": 9},
                          {"epoch_budget": 9}, {"optimize_every": 2})}
     assert len(ids) == 9
+
+
+def test_a_bench_from_before_model_families_is_continued_only_as_it_was(tmp_path: Path, two_columns: Path) -> None:
+    """Its cells ran the MLP alone; --models now defaults to all families, so it is not silently mixed with them."""
+    results = tmp_path / "results"
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    done = run_lgt(*_bench(tmp_path, two_columns, "--target-column", "a", "--models", "mlp", "--bench-id", "old"),
+                   results=results)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with sqlite3.connect(tmp_path / "studies.db") as conn:  # as a study of that time was stored: no `models`
+        assert conn.execute("DELETE FROM study_user_attributes WHERE key = 'models'").rowcount == 1
+    line = one_line_exit_2(run_lgt(*_bench(tmp_path, two_columns, "--target-column", "a", "--bench-id", "old"),
+                                   results=results))
+    assert "with the MLP alone" in line and "--bench-id old --models mlp" in line, line
+    again = run_lgt(*_bench(tmp_path, two_columns, "--target-column", "a", "--models", "mlp", "--bench-id", "old"),
+                    results=results)
+    assert again.returncode == 0 and "already finished; skipped" in again.stderr, again.stderr[-2000:]
+    (row,) = _summary(results / "bench" / "old")
+    assert "model" not in optuna.load_study(study_name=row["study_name"], storage=storage).trials[0].params
+
+
+def test_models_and_metric_are_written_down_with_the_bench(tmp_path: Path, two_columns: Path) -> None:
+    results = tmp_path / "results"
+    proc = run_lgt(*_bench(tmp_path, two_columns, "--target-column", "a", "--models", "linear,hist_gb",
+                           "--metric", "log_loss"), results=results)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (folder,) = (results / "bench").iterdir()
+    written = json.loads((folder / "bench.json").read_text())
+    assert (written["models"], written["metric"]) == ("hist_gb,linear", "log_loss")
+    assert folder.name == bench_id_for(BenchRequest(targets=[f"csv:{two_columns}"], methods=["random"], trials=1,
+                                                    seeds=[1], target_column="a", models="hist_gb,linear",
+                                                    metric="log_loss"))
+    (row,) = _summary(folder)
+    study = optuna.load_study(study_name=row["study_name"], storage=f"sqlite:///{tmp_path / 'studies.db'}")
+    assert (study.user_attrs["models"], study.user_attrs["metric"]) == ("hist_gb,linear", "log_loss")
+    assert study.trials[0].params["model"] == "hist_gb"  # the first family's defaults are the first trial
