@@ -168,10 +168,9 @@ def evidence(diagnosis: str, facts: Mapping[str, Any], history: Sequence[Mapping
     if diagnosis == "unstable":
         return f"val loss reversed direction on {float(facts.get('oscillation') or 0):.0%} of its steps"
     if diagnosis == "stopped too early" and n >= 2:
-        return (f"{name} was still rising at the last epoch ({_v(score[-2])} -> {_v(score[-1])}) with train loss "
-                f"falling ({_v(train[-2])} -> {_v(train[-1])})") if metric["direction"] == "maximize" else \
-            (f"{name} was still falling at the last epoch ({_v(score[-2])} -> {_v(score[-1])}) with train loss "
-             f"falling ({_v(train[-2])} -> {_v(train[-1])})")
+        way = "rising" if metric["direction"] == "maximize" else "falling"
+        losses = f" with train loss falling ({_v(train[-2])} -> {_v(train[-1])})" if _known(train) else ""
+        return f"{name} was still {way} at the last epoch ({_v(score[-2])} -> {_v(score[-1])}){losses}"
     if diagnosis == "ran too long":
         return f"the best epoch was {facts.get('best_epoch')} of {n}: the last {n - int(facts.get('best_epoch') or n)} " \
                f"epochs added nothing"
@@ -184,8 +183,8 @@ def evidence(diagnosis: str, facts: Mapping[str, Any], history: Sequence[Mapping
     if diagnosis == "still improving" and n >= 2:
         return f"{name} moved from {_v(score[-2])} to {_v(score[-1])} in the last epoch"
     if diagnosis == "healthy" and n >= 1:
-        return (f"the curves show no problem ({name} {_v(score[0])} -> {_v(score[-1])}, train loss {_v(train[0])} -> "
-                f"{_v(train[-1])})")
+        losses = f", train loss {_v(train[0])} -> {_v(train[-1])}" if _known(train) else ""
+        return f"the curves show no problem ({name} {_v(score[0])} -> {_v(score[-1])}{losses})"
     return f"{diagnosis} by the code-computed flags"
 
 
@@ -195,6 +194,11 @@ def max_or_min(values: Sequence[Any], metric: Mapping[str, str]) -> Any:
     if not finite:
         return "n/a"
     return max(finite) if metric["direction"] == "maximize" else min(finite)
+
+
+def _known(values: Sequence[Any]) -> bool:
+    """Whether a curve was reported at all (an objective may report its metric alone: its losses are NaN)."""
+    return any(isinstance(v, int | float) and math.isfinite(v) for v in values)
 
 
 def _num(value: Any) -> float:

@@ -40,7 +40,7 @@ from graphs.evidence import (
     rank,
     with_support,
 )
-from graphs.proposals import Candidate, apply_proposal, causes_of
+from graphs.proposals import Candidate, apply_proposal, causes_of, perturb
 from graphs.state import Deps, TuningState
 from tuning_targets import Config, SearchSpace, config_key
 from tuning_targets.space import CategoricalKnob, FloatKnob, IntKnob
@@ -133,7 +133,7 @@ def options(r: Round) -> list[Option]:
     """Candidate 0 (TPE's next pick), the gradient's config, then TPE's good region, up to the run's number."""
     source = r.deps.candidates
     assert source is not None, "the hybrid and tpe proposers need a candidate source"
-    found = [Option(source.next(r.trials, 1)[0], "tpe")]
+    found = [Option(_untried(r, source.next(r.trials, 1)[0]), "tpe")]
     seen = {config_key(found[0].config)}
 
     def add(config: Config | None, origin: str) -> None:
@@ -147,6 +147,13 @@ def options(r: Round) -> list[Option]:
         add(config, "region")
     rank(found, source.scores(r.trials, [o.config for o in found]))
     return [with_support(o, r.base, r.trials, r.deps.metric, r.knobs) for o in found]
+
+
+def _untried(r: Round, config: Config) -> Config:
+    """TPE's pick, or (should it repeat a config already run, as a fresh TPE's startup draws can) a nudge of it."""
+    if config_key(config) not in r.tried:
+        return config
+    return perturb(r.deps.target.space, config, r.tried, r.rng)[0]
 
 
 def _anchored(r: Round, first: Option, source: str, note: str | None = None, **choice: Any) -> Candidate:
@@ -197,7 +204,7 @@ def propose_tpe(r: Round) -> Candidate:
     """TPE's candidate 0, no LLM choice."""
     source = r.deps.candidates
     assert source is not None, "the tpe proposer needs a candidate source"
-    first = Option(source.next(r.trials, 1)[0], "tpe")
+    first = Option(_untried(r, source.next(r.trials, 1)[0]), "tpe")
     rank([first], source.scores(r.trials, [first.config]))
     return _anchored(r, with_support(first, r.base, r.trials, r.deps.metric, r.knobs), "tpe")
 

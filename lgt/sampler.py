@@ -151,7 +151,8 @@ class LGTSampler(BaseSampler):
         self.candidates, self.optimize_every = candidates, optimize_every
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.client_factory = client_factory
-        self._tpe = _tpe(seed)
+        # Not the seed of TPE's candidates (`lgt.candidates`): two TPEs seeded alike draw the same startup configs.
+        self._tpe = _tpe(None if seed is None else seed + 7919)
         self._lock = threading.RLock()
         self._runs: dict[tuple[int, str], _Run] = {}
 
