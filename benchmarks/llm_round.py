@@ -115,7 +115,7 @@ def after(recorded: dict[str, Any], n_rounds: int, transcript_path: Path) -> lis
             state: dict[str, Any] = {"trials": seen, "round": len(seen) + 1, "guidance": "", "guidance_history": [],
                                      "best": seen.index(max((t for t in seen if scored(t)), key=val))}
             calls_before = len(transcript.read())
-            state["last_verdict"] = rounds.judge(deps, newest, best)
+            state["last_verdict"] = rounds.judge(deps, newest, best, state)  # type: ignore[arg-type]
             proposers.propose(state, deps)  # type: ignore[arg-type]
             deps.optimizer.rewrite(guidance_history=[], record=seen, metric=deps.metric, data=deps.data_profile)
             calls = transcript.read()[calls_before:]

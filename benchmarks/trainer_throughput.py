@@ -50,8 +50,8 @@ import torch
 from torch import nn
 
 from tuning_targets import trainer
-from tuning_targets.base import Target
 from tuning_targets.registry import make_target
+from tuning_targets.torch_target import TorchTarget
 from tuning_targets.trainer import TensorSplits, TrainSettings, make_optimizer, train
 
 DEFAULT_DATA_DIR = REPO.parent / "shared" / "data"
@@ -59,14 +59,14 @@ RATIO_TARGET = 2.0
 EFFICIENCY_TARGET = 0.85
 
 
-def build(target: Target, data: TensorSplits, settings: TrainSettings, seed: int) -> tuple[nn.Module, torch.optim.Optimizer]:
+def build(target: TorchTarget, data: TensorSplits, settings: TrainSettings, seed: int) -> tuple[nn.Module, torch.optim.Optimizer]:
     """The target's default CNN and optimiser, identically initialised for every way."""
     torch.manual_seed(seed)
     model = target.build_model(target.default_config, data)
     return model, make_optimizer(settings, model.parameters())
 
 
-def run_trainer(target: Target, data: TensorSplits, settings: TrainSettings, device: torch.device) -> tuple[float, float]:
+def run_trainer(target: TorchTarget, data: TensorSplits, settings: TrainSettings, device: torch.device) -> tuple[float, float]:
     """Seconds of the whole `train()` call, and of the evaluation passes inside it."""
     model, _ = build(target, data, settings, 0)
     evaluate, eval_seconds = trainer._evaluate, [0.0]
@@ -89,7 +89,7 @@ def run_trainer(target: Target, data: TensorSplits, settings: TrainSettings, dev
     return seconds, eval_seconds[0]
 
 
-def run_torchvision(target: Target, data: TensorSplits, settings: TrainSettings, device: torch.device,
+def run_torchvision(target: TorchTarget, data: TensorSplits, settings: TrainSettings, device: torch.device,
                     data_dir: Path, n_samples: int) -> float:
     from torch.utils.data import DataLoader, Subset
     from torchvision import datasets, transforms
@@ -113,7 +113,7 @@ def run_torchvision(target: Target, data: TensorSplits, settings: TrainSettings,
     return time.perf_counter() - started
 
 
-def run_ceiling(target: Target, data: TensorSplits, settings: TrainSettings, device: torch.device,
+def run_ceiling(target: TorchTarget, data: TensorSplits, settings: TrainSettings, device: torch.device,
                 steps: int) -> float:
     model, optimizer = build(target, data, settings, 0)
     model.to(device).train()
@@ -141,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
     target = make_target("mnist", data_dir=args.data_dir)
+    assert isinstance(target, TorchTarget)  # mnist trains a torch CNN
     data = target.load_splits(target.default_config)
     settings = TrainSettings.from_config(target.default_config | {"batch_size": batch_size, "epochs": 1})
     n = len(data.x_train)
