@@ -52,7 +52,8 @@ class HostileLLM(ScriptedLLM):
 
 
 def echo_key() -> HostileLLM:
-    return HostileLLM(lambda request: f"auth header: {request.headers.get('authorization', '(none)')}")
+    """Echoes the key inside a sentence that passes the word checks, so the run shows it (redacted) as written."""
+    return HostileLLM(lambda request: f"val loss flattened; auth header: {request.headers.get('authorization', '(none)')}")
 
 
 def huge_text(chars: int = 10_000_000) -> HostileLLM:

@@ -38,7 +38,7 @@ def test_an_endpoint_that_echoes_the_key_cannot_put_it_anywhere(tmp_path: Path) 
     with serve(llm) as base_url:
         proc = _tune(tmp_path, base_url)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert f"auth header: Bearer {KEY}" in llm.planted  # the endpoint did echo the key
+    assert f"val loss flattened; auth header: Bearer {KEY}" in llm.planted  # the endpoint did echo the key
     assert KEY not in proc.stdout and KEY not in proc.stderr
     assert "auth header: Bearer [REDACTED]" in (tmp_path / "results" / "hostile" / "changelog.md").read_text()
     files = _files(tmp_path)
