@@ -102,8 +102,9 @@ def bench_tables(rows: list[Row]) -> str:
         *_result_table(cols), "",
         "## Search cost", "",
         ("Trials until a run's best validation metric came within 95% of the best any method found on that target "
-        "(mean over the runs that got there), wall time per run (mean), and epochs trained per run (mean; "
-         "A/B branches of in-run checks included, so equal epoch budgets show as equal numbers)."), "",
+         "(mean over the runs that got there), wall time per run (mean), the share of that time spent training, "
+         "in the LLM (agents' runs) and on the rest (sampling, storage, reports), and the epochs each run trained "
+         "(by seed; A/B branches of in-run checks included, so equal epoch budgets show as equal numbers)."), "",
         *_cost_table(cols), "",
         *_paired_section(cols),
         *_positions_section(cols),
@@ -249,9 +250,28 @@ def _cost_cell(group: Group) -> str:
     if reached and len(reached) < len(group.ok):
         count += f" ({len(group.ok) - len(reached)} of {len(group.ok)} never)"
     wall = group.wall()
-    epochs = group.mean("epochs_trained")
-    return (f"{count} · {'wall n/a' if wall is None else seconds(wall)}"
-            + ("" if epochs is None else f" · {epochs:.0f} epochs"))
+    split = _time_split(group)
+    epochs = [int(r["epochs_trained"]) for r in sorted(group.ok, key=_seed_order) if r["epochs_trained"] is not None]
+    return (f"{count} · {'wall n/a' if wall is None else seconds(wall)}" + ("" if split is None else f" · {split}")
+            + ("" if not epochs else f" · {', '.join(map(str, epochs))} epochs"))
+
+
+def _time_split(group: Group) -> str | None:
+    """What share of the runs' wall time was training, the LLM (agents' runs) and the rest, over the runs timed."""
+    timed = [r for r in group.ok if r["wall_seconds"]]
+    wall = sum(float(r["wall_seconds"]) for r in timed)
+    if not wall:
+        return None
+    parts = {"training": sum(float(r["training_seconds"] or 0.0) for r in timed)}
+    if any(r["llm_seconds"] is not None for r in timed):
+        parts["LLM"] = sum(float(r["llm_seconds"] or 0.0) for r in timed)
+    parts["other"] = sum(float(r["other_seconds"] or 0.0) for r in timed)
+    return ", ".join(f"{name} {value / wall:.0%}" for name, value in parts.items())
+
+
+def _seed_order(row: Row) -> tuple[bool, int]:
+    seed = row.get("seed")
+    return (not isinstance(seed, int), seed if isinstance(seed, int) else 0)
 
 
 def _table_head(cols: list[Column]) -> list[str]:

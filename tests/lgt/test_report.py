@@ -200,6 +200,25 @@ def test_table_bolds_the_best_mean_test_per_target_and_shows_failures(bench: Ben
     assert " trials · " in cost and " s · " in cost and " epochs |" in cost
 
 
+def test_cost_table_splits_wall_time_and_lists_each_runs_epochs(bench: Bench, written: Path) -> None:
+    text = (written / "table.md").read_text().split("## Search cost")[1].split("\n## ")[0]
+    lines = [line for line in text.splitlines() if line.startswith("| ")]
+    table = {row[0]: row[1:] for row in ([c.strip() for c in line.strip("|").split(" | ")] for line in lines[2:])}
+    # The hand-built LGT run: wall 20 s, three trials of 1 s training, 2 + 3 + 1 s of LLM, 3 epochs each.
+    assert table["LGT"][0].endswith(" · 20.0 s · training 15%, LLM 30%, other 55% · 9 epochs"), table["LGT"][0]
+    rows = bench_rows(load_runs(bench.storage, bench.names))
+    for column, target in enumerate(("iris", "diabetes")):
+        mine = sorted((r for r in rows if r["target"] == target and r["method"] == "tpe"), key=lambda r: r["seed"])
+        wall = sum(r["wall_seconds"] for r in mine)
+        training = sum(r["training_seconds"] for r in mine)
+        split = f"training {training / wall:.0%}, other {sum(r['other_seconds'] for r in mine) / wall:.0%}"
+        epochs = ", ".join(str(r["epochs_trained"]) for r in mine)
+        assert table["TPE"][column].endswith(f" · {split} · {epochs} epochs"), table["TPE"][column]
+        assert "LLM" not in table["TPE"][column]  # a baseline asks no LLM
+    assert len(epochs.split(", ")) == 1 and len(table["TPE"][0].split(" · ")[-1].split(", ")) == 2  # one per seed
+    assert table["GP"][0] == "failed"
+
+
 def test_figures_are_real_pngs_and_the_page_embeds_them(written: Path) -> None:
     pngs = ["convergence_iris.png", "convergence_diabetes.png", "curves_iris.png", "curves_diabetes.png",
             "llm_share.png"]
