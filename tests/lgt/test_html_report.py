@@ -162,13 +162,13 @@ def test_a_bench_report_is_one_offline_page_with_its_tables_and_plots(bench_fold
     markdown = _markdown(bench_folder, "report.md")
     assert _check_images(dom, bench_folder, markdown) == 3  # convergence, curves, LLM share
     page = parse(dom)
-    # the result, the search cost, and the paired differences with TPE
-    assert len(page.all("table")) == sum(bool(_TABLE_RULE.match(line)) for line in markdown) == 3
+    # the result, the search cost, the paired differences with TPE, and where the Advisor's departures were shown
+    assert len(page.all("table")) == sum(bool(_TABLE_RULE.match(line)) for line in markdown) == 4
     for heading in ("Test metric of the chosen configuration", "Search cost", "Paired with TPE, seed by seed",
-                    "Convergence", "Learning curves"):
+                    "Where the Advisor's departures were shown", "Convergence", "Learning curves"):
         assert heading in page.text
     rows = [attrs for tag, attrs in page.elements if tag == "tr"]
-    assert len(rows) == 3 * (1 + 2)  # three tables: a header and the LGT and TPE rows each
+    assert len(rows) == 3 * (1 + 2) + (1 + 1)  # three tables: a header and the LGT and TPE rows; then LGT's
     assert "LGT" in page.text and "TPE" in page.text
     _not_blank(browser.screenshot(page_file.as_uri(), tmp_path / "bench-report.png"))
 
