@@ -37,6 +37,7 @@ def test_driver_with_parallel_2_and_two_workers_runs_exactly_the_budget(
     logs = [tmp_path / "w1.log", tmp_path / "w2.log"]
     llm = ScriptedLLM()
     request = TuneRequest(target="synthetic:0.5", trials=5, seed=1, storage=postgres_url, run_id="lgt-par",
+                          llm_base_url="http://llm.test/v1",
                           parallel=2, optimize_every=0, method="lgt-llm")
     workers: list[subprocess.Popen[bytes]] = []
 
@@ -85,6 +86,7 @@ def test_duplicates_within_a_batch_are_refused(postgres_url: str, tmp_path: Path
                 worker.append(start_worker(postgres_url, "dups", log))
 
     run_tune(TuneRequest(target="synthetic:0.2", trials=3, storage=postgres_url, run_id="dups", parallel=2,
+                         llm_base_url="http://llm.test/v1",
                          optimize_every=0, method="lgt-llm"), Observer(), client_factory=llm.factory())
     wait_all(worker, [log])
     study = optuna.load_study(study_name="dups", storage=open_storage(postgres_url))
@@ -110,6 +112,7 @@ def test_hybrid_parallel_rounds_are_tpe_asks_with_at_most_one_advisor_pick(
                 worker.append(start_worker(postgres_url, "hyb", log))
 
     run_tune(TuneRequest(target="synthetic:0.2", trials=7, seed=4, storage=postgres_url, run_id="hyb", parallel=2,
+                         llm_base_url="http://llm.test/v1",
                          optimize_every=0), Observer(), client_factory=llm.factory())
     wait_all(worker, [log])
     study = optuna.load_study(study_name="hyb", storage=open_storage(postgres_url))
