@@ -117,8 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
                                           "same command continues the same bench)")
 
     report = commands.add_parser("report", help="rebuild report.md, tables and plots from the storage")
-    report.add_argument("path", type=Path, help="a run dir (results/<run-id>) or a bench dir (results/bench/<id>)")
+    report.add_argument("path", type=Path, nargs="?",
+                        help="a run dir (results/<run-id>) or a bench dir (results/bench/<id>); or give --study")
     report.add_argument("--storage", help="Optuna storage URL (default sqlite:///results/studies.db)")
+    report.add_argument("--study", help="a study by name instead of a folder: one LGTSampler sampled gets its change "
+                                        "log, report.md and report.html; any other Optuna study, tables and plots")
+    report.add_argument("--out", type=Path, help="where --study's files go (default results/<study>/)")
 
     dashboard = commands.add_parser("dashboard", help="optuna-dashboard on the run storage, with lgt's notes and plots")
     dashboard.add_argument("--storage", help="Optuna storage URL (default sqlite:///results/studies.db)")
@@ -312,6 +316,13 @@ def cmd_report(args: argparse.Namespace) -> None:
     from lgt.reporting import rebuild_folder
     from lgt.reporting.text import one_line
 
+    if args.study is not None:
+        from lgt.api import report
+
+        out.print(f"report: {report(storage=args.storage, study=args.study, out_dir=args.out)}", markup=False)
+        return
+    if args.path is None:
+        raise UserError("lgt report needs a run or bench folder, or --study NAME (with --storage)")
     rebuilt = rebuild_folder(args.path, args.storage)
     out.print(f"report: {rebuilt.report}", markup=False)
     if rebuilt.unfinished:
