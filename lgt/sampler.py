@@ -35,6 +35,7 @@ all leaves the agents off with one warning, TPE's picks marked as such.
 from __future__ import annotations
 
 import contextlib
+import copy
 import fcntl
 import logging
 import os
@@ -312,15 +313,30 @@ class _Run:
                    "others": others}
         self.graph.invoke(Command(resume=payload), self.thread, context=deps)
         self.study.set_user_attr("trials", len(self.study.trials))
+        self._publish(trial, state, values)
+
+    def _publish(self, trial: FrozenTrial, state: TrialState, values: list[float] | None) -> None:
+        """The dashboard's notes (and changelog.md, with `out_dir`), the trial being told counted as finished.
+
+        Optuna finishes the trial only after the sampler has heard of it, so
+        read from the storage now the run would end one round short.
+        """
+        from lgt.reporting import changelog
+        from lgt.reporting.notes import write_notes
+        from lgt.reporting.store import Run, read_run
+
+        run = read_run(self.study)
+        told = copy.copy(storage_of(self.study).get_trial(trial_id(trial)))
+        told.state = state
+        told.values = values if state == TrialState.COMPLETE else None
+        trials = [t for t in run.trials if t.number != told.number] + [told]
+        complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+        sign = 1.0 if run.maximize else -1.0
+        best = max(complete, key=lambda t: (sign * float(t.value or 0.0), -t.number)) if complete else None
+        run = Run(run.name, run.attrs, run.maximize, trials, best)
         if self.sampler.out_dir is not None:
-            from lgt.reporting.publish import publish_run
-
-            publish_run(self.study, self.sampler.out_dir)
-        else:
-            from lgt.reporting.notes import write_notes
-            from lgt.reporting.store import read_run
-
-            write_notes(self.study, read_run(self.study))
+            changelog.write(run, self.sampler.out_dir)
+        write_notes(self.study, run)
 
     def _deps(self, trial: FrozenTrial) -> Deps:
         """What the nodes need this step: the space as known now, TPE's candidates on it, the agents."""

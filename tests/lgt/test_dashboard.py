@@ -8,6 +8,7 @@ headless Chromium opens the study's note and a trial's page.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -288,3 +289,29 @@ def test_a_rebuild_after_a_plot_was_deleted_in_the_dashboard_still_writes_every_
     rebuild(folder, storage)
     assert (folder / "report.html").is_file()
     assert "cannot list the artifacts" in caplog.text
+
+
+def test_a_study_lgtsampler_sampled_shows_its_change_log_and_rounds_in_lgt_dashboard(tmp_path: Path) -> None:
+    from scripted_llm import ScriptedLLM
+
+    from lgt.sampler import LGTSampler
+
+    storage = f"sqlite:///{tmp_path / 'user.db'}"
+    study = optuna.create_study(direction="maximize", storage=storage, study_name="my-objective",
+                                sampler=LGTSampler(seed=0, description="my own model", llm_base_url="http://llm.test/v1",
+                                                   client_factory=ScriptedLLM().factory()))
+    study.optimize(lambda t: -(t.suggest_float("x", -3, 3) - 1) ** 2, n_trials=TRIALS)
+    run = LGTRun(storage, "my-objective", tmp_path / "results" / "x")
+    with _serving(run) as base:
+        found = {s["study_name"]: s["study_id"] for s in _api(base, "/api/studies")["study_summaries"]}
+        detail = _api(base, f"/api/studies/{found['my-objective']}")
+    assert "# Change log: my-objective" in detail["note"]["body"] and _rounds(detail["note"]["body"]) == TRIALS
+    bodies = [t["note"]["body"] for t in detail["trials"]]
+    assert all(body.startswith(f"## Round {i + 1}: trial #{i}") for i, body in enumerate(bodies))
+    assert "**Verdict:**" in bodies[-1]
+
+
+@contextlib.contextmanager
+def _serving(run: LGTRun) -> Iterator[str]:
+    """`lgt dashboard` on `run`'s storage, as the module's fixture starts it, for one test."""
+    yield from dashboard.__wrapped__(run)  # type: ignore[attr-defined]
