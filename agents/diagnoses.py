@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from agents.diagnostics import UNDERFIT_FALL, Diagnostics, flags
+from lgt.direction import best_of
 
 Diagnosis = Literal["improved", "no gain", "failed", "diverged", "overfitting", "underfitting", "plateau",
                     "unstable", "stopped too early", "ran too long", "healthy"]
@@ -190,10 +191,8 @@ def evidence(diagnosis: str, facts: Mapping[str, Any], history: Sequence[Mapping
 
 def max_or_min(values: Sequence[Any], metric: Mapping[str, str]) -> Any:
     """The best of `values` in the metric's direction (the best before a plateau)."""
-    finite = [v for v in values if isinstance(v, int | float)]
-    if not finite:
-        return "n/a"
-    return max(finite) if metric["direction"] == "maximize" else min(finite)
+    best = best_of([v for v in values if isinstance(v, int | float)], metric["direction"], float)
+    return "n/a" if best is None else best
 
 
 def _known(values: Sequence[Any]) -> bool:

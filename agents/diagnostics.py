@@ -14,6 +14,7 @@ from itertools import pairwise
 from typing import Any, TypedDict
 
 from agents.records import MetricInfo, RunRecord
+from lgt.direction import best_index, gain, sign
 
 PLATEAU_EPOCHS = 3
 PLATEAU_TOL = 2e-3  # relative: a gain below 0.2 % of the metric is no gain
@@ -175,11 +176,8 @@ def _mean(values: list[float]) -> float | None:
 
 
 def _best_index(score: list[float], direction: str) -> int | None:
-    finite = [i for i, v in enumerate(score) if math.isfinite(v)]
-    if not finite:
-        return None
-    sign = 1.0 if direction == "maximize" else -1.0
-    return max(finite, key=lambda i: (sign * score[i], -i))
+    """The best finite value's epoch index (the earliest on ties): an infinite loss or metric is no best."""
+    return best_index((v if math.isfinite(v) else None for v in score), direction)
 
 
 def _gap(train: list[float], val: list[float], i: int | None) -> float | None:
@@ -204,8 +202,7 @@ def _plateau(score: list[float], direction: str) -> bool:
     b, w = _best_index(before, direction), _best_index(window, direction)
     if b is None or w is None:
         return False
-    gain = window[w] - before[b] if direction == "maximize" else before[b] - window[w]
-    return gain <= PLATEAU_TOL * max(abs(before[b]), 1e-12)
+    return gain(window[w], before[b], direction) <= PLATEAU_TOL * max(abs(before[b]), 1e-12)
 
 
 def _overfitting(train: list[float], val: list[float]) -> bool:
@@ -228,8 +225,7 @@ def _metric_still_improving(score: list[float], best: int | None, epochs: int, d
     """With no losses reported: the last step was the best and gained more than a plateau's tolerance."""
     if epochs < 2 or best != epochs - 1 or not math.isfinite(score[-2]):
         return False
-    gain = score[-1] - score[-2] if direction == "maximize" else score[-2] - score[-1]
-    return gain > PLATEAU_TOL * max(abs(score[-2]), 1e-12)
+    return gain(score[-1], score[-2], direction) > PLATEAU_TOL * max(abs(score[-2]), 1e-12)
 
 
 def _still_improving(train: list[float], best: int | None, epochs: int) -> bool:
@@ -264,8 +260,7 @@ def diagnose_epoch(run: RunRecord, metric: MetricInfo) -> EpochDiagnostics:
     before = train[-2] if len(train) >= 2 else _num(run.get("start_loss"))
     rising = bool(train) and math.isfinite(before) and math.isfinite(train[-1]) and train[-1] > before * (1 + RISE_TOL)
     change = score[-1] - score[-2] if len(score) >= 2 and math.isfinite(score[-1] - score[-2]) else None
-    sign = 1.0 if metric["direction"] == "maximize" else -1.0
-    worse = change is not None and sign * change < 0 and len(val) >= 2 and val[-1] > val[-2]
+    worse = change is not None and sign(metric["direction"]) * change < 0 and len(val) >= 2 and val[-1] > val[-2]
     return EpochDiagnostics(**base, train_loss_rising=rising, val_worsening=worse, last_metric_change=change)
 
 

@@ -18,7 +18,7 @@ from agents.diagnostics import (
 )
 from agents.menus import remedy_menu, step_line
 from agents.prompt import load_prompt
-from agents.records import KnobSpec, MetricInfo, RunRecord, TrialRecord, dynamic_knobs, is_better, scored, val
+from agents.records import KnobSpec, MetricInfo, RunRecord, TrialRecord, dynamic_knobs, scored, val
 from agents.schemas import (
     EpochVerdict,
     GradientStep,
@@ -28,6 +28,7 @@ from agents.schemas import (
     menu_epoch_verdict_schema,
     verdict_schema,
 )
+from lgt.direction import is_better
 
 
 class Evaluator(Agent):

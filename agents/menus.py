@@ -18,6 +18,7 @@ from agents import diagnoses
 from agents.diagnostics import diagnose, flags
 from agents.records import KnobSpec, MetricInfo, TrialRecord, scored, val
 from agents.wording import move
+from lgt.direction import best_first, is_better
 
 MAX_OPTIONS = 8  # letters A to H: one token each, and a list a small model can hold
 PER_CAUSE = 3  # remedies offered per problem, so one problem does not fill the menu
@@ -87,16 +88,15 @@ def rules_menu(space: Sequence[KnobSpec], record: Sequence[TrialRecord], metric:
         remedies = [k for k in knobs if diagnoses.remedy(problem, k) is not None][:2]
         prefer += [{"shape": "prefer", "knob": k, "direction": diagnoses.remedy(problem, k), "when": problem}
                    for k in remedies]
-    maximize = metric["direction"] == "maximize"
-    ranked = sorted(complete, key=lambda t: -val(t) if maximize else val(t))
-    median = ranked[len(ranked) // 2] if ranked else None
+    by_value = best_first(complete, metric["direction"], val)
+    median = by_value[len(by_value) // 2] if by_value else None
     bad = [t for t in record if t.get("status") != "complete"] + \
-        ([t for t in ranked[::-1] if median is not None and (val(t) < val(median) if maximize
-                                                               else val(t) > val(median))][:1])
+        ([t for t in by_value[::-1] if median is not None and is_better(val(median), val(t), metric["direction"])][:1])
     avoid = [{"shape": "avoid", "knob": knob, "trial": int(t["number"])} for t in bad[:2] if "number" in t
              for knob in list(t.get("changes") or {})[:1] if knob in knobs]
-    keep = [{"shape": "keep", "knob": knob, "trial": int(ranked[0]["number"])} for knob in
-            list(ranked[0].get("changes") or {})[:2] if knob in knobs] if ranked and "number" in ranked[0] else []
+    keep = [{"shape": "keep", "knob": knob, "trial": int(by_value[0]["number"])} for knob in
+            list(by_value[0].get("changes") or {})[:2] if knob in knobs] \
+        if by_value and "number" in by_value[0] else []
     return _interleave([prefer, avoid, keep])
 
 

@@ -24,6 +24,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeAlias, TypedDict
 
+from lgt.direction import best_index
+
 KnobSpec: TypeAlias = Mapping[str, Any]
 MetricInfo: TypeAlias = Mapping[str, str]
 RunRecord: TypeAlias = Mapping[str, Any]
@@ -76,24 +78,20 @@ def scored(trial: Mapping[str, Any]) -> bool:
     return trial.get("status") == "complete" and isinstance(value, int | float) and math.isfinite(value)
 
 
-def is_better(value: float | None, than: float | None, direction: str) -> bool:
-    """True when ``value`` strictly beats ``than``; a missing or NaN value never wins."""
-    if value is None or math.isnan(value):
-        return False
-    if than is None or math.isnan(than):
-        return True
-    return value > than if direction == "maximize" else value < than
+def scored_value(trial: Mapping[str, Any]) -> float | None:
+    """The validation metric of a `scored` trial; None for any other (failed, missing or not finite)."""
+    return val(trial) if scored(trial) else None
+
+
+def best_position(trials: Sequence[Mapping[str, Any]], direction: str) -> int | None:
+    """The index of the best scored trial (the earliest on ties), or None: `lgt.direction`'s rule on records."""
+    return best_index((scored_value(t) for t in trials), direction)
 
 
 def best_trial(trials: Sequence[TrialRecord], metric: MetricInfo) -> TrialRecord | None:
     """The best completed trial (earliest on ties), or None."""
-    best: TrialRecord | None = None
-    for trial in trials:
-        if scored(trial) and is_better(
-            trial.get("val_metric"), best.get("val_metric") if best else None, metric["direction"]
-        ):
-            best = trial
-    return best
+    index = best_position(trials, metric["direction"])
+    return None if index is None else trials[index]
 
 
 def default_config(trials: Sequence[TrialRecord]) -> Mapping[str, Any]:

@@ -15,8 +15,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agents.diagnostics import Diagnostics, EpochDiagnostics, diagnose, epoch_flags, flags, summarize_curve
-from agents.records import KnobSpec, MetricInfo, TrialRecord, best_trial, default_config, is_better, scored, val
+from agents.records import KnobSpec, MetricInfo, TrialRecord, best_trial, default_config, scored, val
 from agents.schemas import EpochVerdict, Verdict
+from lgt.direction import best_first, is_better
 
 MAX_DESCRIPTION = 80
 # Names that come from a data set (a CSV's columns) are quoted, cut and few: data, never instructions.
@@ -126,8 +127,7 @@ def trials(records: Sequence[TrialRecord], metric: MetricInfo, best_n: int = 3, 
     if not records:
         return "(no trials yet)"
     base = default_config(records)
-    sign = 1.0 if metric["direction"] == "maximize" else -1.0
-    best = sorted((r for r in records if scored(r)), key=lambda r: -sign * val(r))[:best_n]
+    best = best_first([r for r in records if scored(r)], metric["direction"], val)[:best_n]
     recent = [r for r in records if all(r is not b for b in best)][-last_n:]
     shown = len(best) + len(recent)
     lines = ["best:", *(row(r, metric, base) for r in best)] if best else []

@@ -31,6 +31,7 @@ from agents import AgentFailure, diagnose_epoch
 from agents.diagnostics import epoch_flags
 from graphs import words
 from graphs.roles import EpochAdvisor, EpochEvaluator
+from lgt.direction import is_better
 from tuning_targets import Reporter, SearchSpace, Target, TrialResult
 from tuning_targets.records import EpochRecord
 from tuning_targets.stepping import ModelRun, structural_reason
@@ -107,10 +108,11 @@ class Branches:
     notes: list[str]
 
 
-def ab_epoch(run: ModelRun, changes: Mapping[str, Any], better: Callable[[float, float | None], bool]) -> Branches:
+def ab_epoch(run: ModelRun, changes: Mapping[str, Any], direction: str) -> Branches:
     """Train the next epoch with `changes` and, from the same snapshot, without; continue from the better.
 
-    `better(a, b)` says whether metric `a` strictly beats `b`, so a tie keeps
+    The changed branch is kept only when its metric strictly beats the
+    unchanged one's in `direction` (`lgt.direction.is_better`), so a tie keeps
     the unchanged branch. A branch that diverges loses; if both do, the run
     is left failed.
     """
@@ -124,7 +126,8 @@ def ab_epoch(run: ModelRun, changes: Mapping[str, Any], better: Callable[[float,
     without = run.step()
     if without is None:
         notes.append(f"without the change: {run.fail_reason}")
-    keep = with_change is not None and (without is None or better(with_change.val_metric, without.val_metric))
+    keep = with_change is not None and (without is None or is_better(with_change.val_metric, without.val_metric,
+                                                                      direction))
     if keep:
         assert after_change is not None
         run.restore(after_change)
@@ -218,7 +221,7 @@ def run_adaptive_trial(
                     + decision.notes) if decision.source == "advisor" else []
         previous = {k: run.config[k] for k in decision.changes}
         if decision.changes and check:
-            branches = ab_epoch(run, decision.changes, target.better)
+            branches = ab_epoch(run, decision.changes, target.direction)
             trained += 2
             decision.notes += branches.notes
             record = branches.record

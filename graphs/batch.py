@@ -21,7 +21,7 @@ from langgraph.graph import START, StateGraph
 from langgraph.runtime import Runtime
 
 from agents import scoring
-from agents.records import TrialRecord
+from agents.records import TrialRecord, best_trial
 from graphs import proposers, rounds
 from graphs.state import Deps, TuningState
 
@@ -74,11 +74,7 @@ def evaluate_batch(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]
         entry = rounds.new_record(deps, state["round"], {**candidate, "slot": slot}, result)
         entry["number"] = int(result["number"])
         entries.append(entry)
-    top: TrialRecord | None = None
-    for entry in entries:
-        if entry["status"] == "complete" and (top is None or deps.target.better(
-                float(entry["val_metric"] or 0.0), top["val_metric"])):
-            top = entry
+    top = best_trial(entries, deps.metric)
     judged = top or entries[0]
     judged["verdict"] = verdict = rounds.judge(deps, judged, best, state)
     deps.recorder.note_verdict(state["round"], judged["number"], verdict)

@@ -20,6 +20,7 @@ from agents.diagnoses import remedy
 from agents.diagnostics import flags
 from agents.records import MetricInfo, TrialRecord, scored, val
 from agents.wording import move
+from lgt.direction import best_first
 from tuning_targets import Config
 
 # Texts lgt writes in place of an LLM's that failed a check start with this, so a reader can tell.
@@ -67,17 +68,16 @@ def knob_support(knob: str, new: Any, trials: Sequence[TrialRecord], metric: Met
     complete = [t for t in trials if scored(t)]
     if not complete:
         return "no completed trial to compare with yet"
-    sign = 1.0 if metric["direction"] == "maximize" else -1.0
     name = metric["name"]
     if spec.get("type") == "categorical":
         groups: dict[str, list[float]] = {}
         for t in complete:
             groups.setdefault(fmt(t["config"].get(knob)), []).append(val(t))
         parts = [f"{choice} {statistics.fmean(v):.3f} ({len(v)})" for choice, v in
-                 sorted(groups.items(), key=lambda kv: -sign * statistics.fmean(kv[1]))]
+                 best_first(list(groups.items()), metric["direction"], lambda kv: statistics.fmean(kv[1]))]
         untried = "" if fmt(new) in groups else f"; {fmt(new)} not tried yet"
         return f"mean val {name} by {knob}: {', '.join(parts[:4])}{untried}"
-    top = sorted(complete, key=lambda t: -sign * val(t))[:TOP]
+    top = best_first(complete, metric["direction"], val)[:TOP]
     values = [float(t["config"][knob]) for t in top if isinstance(t["config"].get(knob), int | float)]
     if not values:
         return f"{knob} is not set in the best trials"

@@ -42,6 +42,7 @@ from graphs.evidence import (
 )
 from graphs.proposals import Candidate, apply_proposal, causes_of, perturb
 from graphs.state import Deps, TuningState
+from lgt.direction import is_better
 from tuning_targets import Config, SearchSpace, config_key
 from tuning_targets.space import CategoricalKnob, FloatKnob, IntKnob
 
@@ -164,7 +165,7 @@ def _anchored(r: Round, first: Option, source: str, note: str | None = None, **c
 
 # --- the gate -----------------------------------------------------------------------------------------------------
 
-def quality(trials: Sequence[TrialRecord], index: int, maximize: bool) -> float:
+def quality(trials: Sequence[TrialRecord], index: int, direction: str) -> float:
     """Share of the earlier completed trials that trial `index` beat (ties count half); a failure scores 0."""
     trial = trials[index]
     earlier = [t for t in trials[:index] if scored(t)]
@@ -173,12 +174,11 @@ def quality(trials: Sequence[TrialRecord], index: int, maximize: bool) -> float:
     if not earlier:
         return 1.0
     mine = val(trial)
-    beaten = sum(1.0 if (mine > val(t) if maximize else mine < val(t)) else 0.5 if mine == val(t) else 0.0
-                 for t in earlier)
+    beaten = sum(1.0 if is_better(mine, val(t), direction) else 0.5 if mine == val(t) else 0.0 for t in earlier)
     return beaten / len(earlier)
 
 
-def gate(trials: Sequence[TrialRecord], maximize: bool) -> tuple[bool, str]:
+def gate(trials: Sequence[TrialRecord], direction: str) -> tuple[bool, str]:
     """Whether the Advisor may depart from candidate 0 this round, and why not (from the run's own record)."""
     hybrid = [i for i, t in enumerate(trials) if t.get("departed") is not None]
     departures = [i for i in hybrid if trials[i].get("departed")]
@@ -190,8 +190,8 @@ def gate(trials: Sequence[TrialRecord], maximize: bool) -> tuple[bool, str]:
                        f"the most allowed by now ({GATE_FREE}, or {GATE_SHARE:.0%} of the rounds once that is more)")
     if len(departures) < GATE_FREE:
         return True, ""
-    mine = statistics.fmean(quality(trials, i, maximize) for i in departures)
-    theirs = statistics.fmean(quality(trials, i, maximize) for i in anchored) if anchored else 0.5
+    mine = statistics.fmean(quality(trials, i, direction) for i in departures)
+    theirs = statistics.fmean(quality(trials, i, direction) for i in anchored) if anchored else 0.5
     if mine + GATE_MARGIN < theirs:
         return False, (f"the Advisor's {len(departures)} departures from TPE's pick beat {mine:.0%} of the trials "
                        f"before them on average, TPE's own {len(anchored)} picks {theirs:.0%}")
@@ -214,7 +214,7 @@ def propose_hybrid(r: Round) -> Candidate:
     deps = r.deps
     assert deps.advisor is not None, "the hybrid proposer needs an Advisor"
     found = options(r)
-    is_open, why = gate(r.trials, deps.target.direction == "maximize")
+    is_open, why = gate(r.trials, deps.target.direction)
     if deps.words == "menu":
         return _picked(r, found, is_open, why)
     lines = [option_line(i, o) for i, o in enumerate(found)]
@@ -381,7 +381,7 @@ def propose_batch(state: TuningState, deps: Deps, size: int) -> list[Candidate]:
     if any(config_key(config) == config_key(c.config) for c in anchored) or config_key(config) in r.tried:
         anchored[min(choice.pick, len(anchored) - 1)].pick = choice.pick
         return anchored
-    is_open, why = gate(r.trials, deps.target.direction == "maximize")
+    is_open, why = gate(r.trials, deps.target.direction)
     if not is_open:
         anchored[-1].notes.append(f"gate: {why}, so TPE's pick trains instead of the Advisor's (candidate "
                                   f"{choice.pick})")

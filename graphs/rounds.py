@@ -17,12 +17,13 @@ from langgraph.graph import END, StateGraph
 from langgraph.runtime import Runtime
 
 from agents import AgentFailure, EndpointDown, Verdict, diagnose, scoring, summarize_curve
-from agents.records import TrialRecord
+from agents.records import TrialRecord, scored_value
 from agents.schemas import REASON_CHARS
 from agents.wording import is_words, says_nothing
 from graphs import words
 from graphs.proposals import Candidate, perturb
 from graphs.state import Deps, TuningState
+from lgt.direction import is_better
 from tuning_targets import Config, SearchSpace, config_diff
 
 NO_VERDICT = "(no verdict from the Evaluator; judged by the numbers)"
@@ -62,8 +63,7 @@ def new_record(deps: Deps, round_number: int, candidate: Mapping[str, Any], resu
 
 
 def is_new_best(deps: Deps, record: TrialRecord, best: TrialRecord | None) -> bool:
-    return record["status"] == "complete" and (best is None or deps.target.better(
-        float(record["val_metric"] or 0.0), best["val_metric"]))
+    return is_better(scored_value(record), None if best is None else scored_value(best), deps.target.direction)
 
 
 def judge(deps: Deps, newest: TrialRecord, best: TrialRecord | None, state: TuningState) -> dict[str, Any]:
@@ -85,16 +85,6 @@ def llm_spent(deps: Deps, state: TuningState) -> tuple[dict[str, float], dict[st
     usage = deps.llm_usage()
     before = state.get("llm_usage_recorded") or {}
     return usage, {k: round(v - before.get(k, 0.0), 3) for k, v in usage.items()}
-
-
-def best_index(deps: Deps, trials: list[TrialRecord]) -> int | None:
-    """The index of the best scored trial (the earliest on ties), or None."""
-    best: int | None = None
-    for i, trial in enumerate(trials):
-        if trial.get("status") == "complete" and trial.get("val_metric") is not None and (
-                best is None or deps.target.better(float(trial["val_metric"] or 0.0), trials[best]["val_metric"])):
-            best = i
-    return best
 
 
 def best_record(state: TuningState) -> TrialRecord | None:

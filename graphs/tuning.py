@@ -20,6 +20,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
 from agents import scoring
+from agents.records import best_position
 from graphs import proposers, rounds
 from graphs.adaptation import run_adaptive_trial
 from graphs.state import Deps, TuningState
@@ -122,7 +123,7 @@ def evaluate(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
     assert pending is not None and result is not None
     if state.get("others"):  # trials that ran outside the rounds meanwhile: evidence like any other
         merged = [*state["trials"], *state["others"]]
-        state = {**state, "trials": merged, "best": rounds.best_index(deps, merged)}
+        state = {**state, "trials": merged, "best": best_position(merged, deps.target.direction)}
     trials = state["trials"]
     best = rounds.best_record(state)
     newest = rounds.new_record(deps, state["round"], pending, result, state.get("last_adaptation"))

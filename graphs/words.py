@@ -43,6 +43,8 @@ from graphs.evidence import (
     reason_for,
 )
 from graphs.proposals import Candidate
+from lgt.direction import best_first
+from lgt.direction import sign as metric_sign
 
 # What of a trial record code computed (the rest, its reasons and verdict, an LLM wrote: citing them proves nothing).
 COMPUTED = ("config", "val_metric", "history", "best_epoch", "seconds", "diagnostics", "curve", "epochs_trained",
@@ -367,8 +369,8 @@ def checked_rules(rules: list[dict[str, Any]], trials: list[TrialRecord], knobs:
     """
     by_number = {int(t["number"]): t for t in trials if "number" in t}
     scored = [t for t in trials if t.get("status") == "complete" and t.get("val_metric") is not None]
-    sign = 1.0 if metric["direction"] == "maximize" else -1.0
-    ranked = sorted(scored, key=lambda t: -sign * float(t["val_metric"] or 0))
+    sign = metric_sign(metric["direction"])
+    ranked = best_first(scored, metric["direction"], lambda t: float(t["val_metric"] or 0))
     values = sorted(float(t["val_metric"] or 0) for t in scored)
     median = values[len(values) // 2] if values else None
     texts: list[str] = []

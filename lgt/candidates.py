@@ -25,13 +25,14 @@ shared group first, then each drawn family's own knobs.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
 from agents.records import TrialRecord
 from lgt import optuna_private
+from lgt.direction import Direction
 from tuning_targets import Config, SearchSpace, config_key
 
 SamplerFactory = Callable[[], optuna.samplers.TPESampler]
@@ -40,7 +41,7 @@ SamplerFactory = Callable[[], optuna.samplers.TPESampler]
 class TPECandidates:
     """The graph's `CandidateSource`, backed by Optuna's TPE."""
 
-    def __init__(self, space: SearchSpace, direction: Literal["maximize", "minimize"], default_config: Config,
+    def __init__(self, space: SearchSpace, direction: Direction, default_config: Config,
                  sampler: SamplerFactory) -> None:
         self.space, self.direction, self.default_config = space, direction, dict(default_config)
         self.distributions = space.distributions()

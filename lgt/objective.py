@@ -21,8 +21,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from agents import diagnose, summarize_curve
 from agents.records import TrialRecord
+from lgt.direction import Direction, best_of
 from tuning_targets import Config, SearchSpace
-from tuning_targets.base import Direction, Target
+from tuning_targets.base import Target
 from tuning_targets.space import CategoricalKnob, FloatKnob, IntKnob, Knob
 from tuning_targets.stepping import ModelRun
 
@@ -160,11 +161,8 @@ def result_of(trial: FrozenTrial, state: TrialState, values: list[float] | None,
 
 def _best_step(history: list[dict[str, Any]], direction: Direction) -> int | None:
     """The step whose reported value was best (the earliest on ties), or None for a trial that reported none."""
-    scored = [h for h in history if math.isfinite(h["val_metric"])]
-    if not scored:
-        return None
-    sign = 1.0 if direction == "maximize" else -1.0
-    return int(max(scored, key=lambda h: (sign * h["val_metric"], -h["epoch"]))["epoch"])
+    best = best_of([h for h in history if math.isfinite(h["val_metric"])], direction, lambda h: h["val_metric"])
+    return None if best is None else int(best["epoch"])
 
 
 def _why(trial: FrozenTrial, state: TrialState, value: float | None) -> str:

@@ -51,7 +51,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, TPESampler
-from optuna.study import Study, StudyDirection
+from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from agents import (
@@ -75,7 +75,7 @@ from lgt.objective import ObjectiveTarget, fit, learned, record_of, result_of, s
 from lgt.observer import RunObserver
 from lgt.optuna_private import storage_of, storage_url, trial_id
 from lgt.recorder import proposal_attrs
-from lgt.studies import libpq_url, sqlite_file
+from lgt.studies import libpq_url, sqlite_file, study_direction
 from tuning_targets import config_key
 
 log = logging.getLogger("lgt.sampler")
@@ -367,7 +367,7 @@ class _Run:
         return self._sources[key]
 
     def _direction(self) -> Any:
-        return "maximize" if self.study.direction == StudyDirection.MAXIMIZE else "minimize"
+        return study_direction(self.study)
 
     def _words(self) -> str:
         stored = self.study.user_attrs.get("words")

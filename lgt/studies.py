@@ -25,6 +25,7 @@ import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
 from lgt import methods, optuna_private
+from lgt.direction import Direction, best_of, direction_of
 from lgt.errors import UserError
 from lgt.runs import RunSpec
 from lgt.settings import default_storage_url, results_dir
@@ -325,9 +326,12 @@ def add_wall_time(study: optuna.Study, seconds: float) -> None:
     study.set_user_attr("wall_seconds", float(study.user_attrs.get("wall_seconds", 0.0)) + seconds)
 
 
+def study_direction(study: optuna.Study) -> Direction:
+    """A single-objective study's direction, as `lgt.direction` names it."""
+    return direction_of(study.direction == optuna.study.StudyDirection.MAXIMIZE)
+
+
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-    if not complete:
-        return None
-    sign = 1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1.0
-    return max(complete, key=lambda t: (sign * float(t.value or 0.0), -t.number))  # ties: the earliest
+    """The best completed trial (the earliest on ties), by `lgt.direction`'s rule."""
+    return best_of(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), study_direction(study),
+                   lambda t: t.value)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from lgt.direction import Direction
 from tuning_targets.metrics import Task, check_metric, metric_direction
 from tuning_targets.records import Reporter, TrialResult
 from tuning_targets.space import CategoricalKnob, Config, FloatKnob, IntKnob, Knob, SearchSpace
@@ -21,8 +22,6 @@ from tuning_targets.stepping import ModelRun, run_to_end
 
 if TYPE_CHECKING:
     import torch
-
-Direction = Literal["maximize", "minimize"]
 
 
 class Target(ABC):
@@ -50,12 +49,6 @@ class Target(ABC):
     @property
     def direction(self) -> Direction:
         return metric_direction(self._metric)
-
-    def better(self, a: float, b: float | None) -> bool:
-        """Whether metric value `a` beats `b` (None: nothing to beat)."""
-        if b is None:
-            return True
-        return a > b if self.direction == "maximize" else a < b
 
     @abstractmethod
     def build_space(self) -> SearchSpace: ...

@@ -26,6 +26,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
+from lgt.direction import is_better
 from tuning_targets.families import GB_PATIENCE_STAGES, STAGE_ITERATIONS, sklearn_threads
 from tuning_targets.metrics import Task, classification_scores, metric_direction, pick, regression_scores
 from tuning_targets.records import EpochRecord, TrialResult
@@ -68,7 +69,7 @@ class EstimatorRun(ModelRun):
                  started: float | None = None) -> None:
         self.started = time.perf_counter() if started is None else started
         self.family, self.estimator, self.data, self.task, self.metric = family, estimator, data, task, metric
-        self.maximize = metric_direction(metric) == "maximize"
+        self.direction = metric_direction(metric)
         self.config, self.dynamic, self._planned = dict(config), frozenset(dynamic), planned
         self.history: list[EpochRecord] = []
         self.epoch = 0
@@ -131,8 +132,7 @@ class EstimatorRun(ModelRun):
             return None
         record = EpochRecord(self.epoch, train_loss, val_loss, value, self._lr(), time.perf_counter() - began)
         self.history.append(record)
-        best = self.best_metric
-        if best is None or (value > best if self.maximize else value < best):
+        if is_better(value, self.best_metric, self.direction):
             self.best_metric, self.best_val_extra, self.best_epoch, self.stale = value, extra, self.epoch, 0
             # The test metric of the kept model is measured now, while it is the model: a later stage moves on.
             self.best_test = pick(self.metric, self._score(self.data.x_test, self.data.y_test)[1])

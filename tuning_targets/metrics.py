@@ -18,10 +18,10 @@ from typing import Literal
 
 import numpy as np
 
+from lgt.direction import Direction
 from lgt.errors import UserError
 
 Task = Literal["classification", "regression"]
-Direction = Literal["maximize", "minimize"]
 
 
 @dataclass(frozen=True)

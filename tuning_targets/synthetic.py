@@ -14,6 +14,7 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
+from lgt.direction import best_of
 from lgt.errors import UserError
 from tuning_targets.base import Target
 from tuning_targets.records import EpochRecord, TrialResult
@@ -110,7 +111,8 @@ class SyntheticRun(ModelRun):
         if not self.history:
             return TrialResult("failed", None, None, [], fail_reason="no epoch was trained",
                                seconds=time.perf_counter() - self.started)
-        best = max(self.history, key=lambda r: (r.val_metric, -r.epoch))
+        best = best_of(self.history, self.target.direction, lambda r: r.val_metric)
+        assert best is not None, "a synthetic epoch always scores"
         return TrialResult("complete", val_metric=best.val_metric, test_metric=round(best.val_metric - 0.01, 6),
                            history=list(self.history), best_epoch=best.epoch,
                            seconds=time.perf_counter() - self.started)

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.dropout import _DropoutNd
 
+from lgt.direction import is_better
 from tuning_targets.metrics import EXTRAS, metric_direction
 from tuning_targets.records import EpochRecord, Reporter, TrialResult
 from tuning_targets.snapshot import RngState, clone_tree, keep_on_device, tensor_bytes
@@ -253,7 +254,7 @@ class TrainingRun(ModelRun):
         self.device = device or pick_device()
         self.task: Task = task
         self.metric = metric or ("accuracy" if task == "classification" else "mae")
-        self.maximize = metric_direction(self.metric) == "maximize"
+        self.direction = metric_direction(self.metric)
         seed_everything(seed)
         self.data = _place(data, self.device)
         self.model = model.to(self.device)
@@ -337,8 +338,7 @@ class TrainingRun(ModelRun):
         record = EpochRecord(self.epoch, train_loss, val_loss, val_metric, self.optimizer.param_groups[0]["lr"],
                              time.perf_counter() - epoch_start)
         self.history.append(record)
-        best = self.best_metric
-        if best is None or (val_metric > best if self.maximize else val_metric < best):
+        if is_better(val_metric, self.best_metric, self.direction):
             self.best_metric, self.best_val_extra, self.best_epoch, self.stale = val_metric, val_extra, self.epoch, 0
             self.best_state = copy.deepcopy(self.model.state_dict())
         else:

@@ -18,6 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from agents import summarize_curve
 from graphs.evidence import ordinal
+from lgt.direction import best_of, is_better
 from lgt.reporting import plots
 from lgt.reporting.schedule import schedule_lines
 from lgt.reporting.store import Run
@@ -35,7 +36,7 @@ def schedule_plot_name(number: int) -> str:
 
 def records(run: Run) -> list[Record]:
     """Each trial as the change log reads it, in the order the rounds ran."""
-    metric = {"name": str(run.attrs.get("metric", "metric")), "direction": "maximize" if run.maximize else "minimize"}
+    metric = {"name": str(run.attrs.get("metric", "metric")), "direction": run.direction}
     verdicts = {int(v["trial"]): v for k, v in run.attrs.items()
                 if k.startswith("verdict_round_") and isinstance(v, dict) and "trial" in v}
     out = []
@@ -80,9 +81,8 @@ def refused_guidance(run: Run) -> list[Mapping[str, Any]]:
 
 def render(run: Run) -> str:
     metric = str(run.attrs.get("metric", "metric"))
-    direction = "maximize" if run.maximize else "minimize"
     lines = [f"# Change log: {md(run.attrs.get('run_id', run.name))}", "",
-             (f"Target **{md(run.target)}** ({_task(run)}); metric: validation {metric} ({direction}); "
+             (f"Target **{md(run.target)}** ({_task(run)}); metric: validation {metric} ({run.direction}); "
               f"budget {run.attrs.get('trials')} trials{_epoch_note(run.attrs)}. Decisions read validation only; "
               f"the test metric is reported for the chosen config at the end."), ""]
     guidance = guidance_versions(run)
@@ -90,7 +90,7 @@ def render(run: Run) -> str:
     default = run.attrs.get("default_config") or {}
     rounds = records(run)
     for trial in rounds:
-        lines += render_round(trial, metric, _base(run, rounds, trial, default), guidance, refused)
+        lines += render_round(trial, metric, base_config(run, rounds, trial, default), guidance, refused)
     if status(run) == "complete":
         lines += _outcome(run, rounds, metric, default, guidance)
     return "\n".join(lines) + "\n"
@@ -110,14 +110,10 @@ def _epoch_note(attrs: Mapping[str, Any]) -> str:
     return budget + adapt
 
 
-def _base(run: Run, rounds: list[Record], trial: Record, default: Mapping[str, Any]) -> Mapping[str, Any]:
+def base_config(run: Run, rounds: list[Record], trial: Record, default: Mapping[str, Any]) -> Mapping[str, Any]:
     """The best config of the rounds before this trial's: the config its changes were applied to."""
-    best: Record | None = None
-    for other in rounds:
-        if (other["round"] or 0) >= (trial["round"] or 0):
-            break
-        if other["status"] == "complete" and run.better(other["val_metric"], best["val_metric"] if best else None):
-            best = other
+    before = [other for other in rounds if (other["round"] or 0) < (trial["round"] or 0)]
+    best = best_of(before, run.direction, lambda r: r["val_metric"] if r["status"] == "complete" else None)
     return best["config"] if best else default
 
 
@@ -212,7 +208,7 @@ def _outcome(run: Run, rounds: list[Record], metric: str, default: Mapping[str, 
               f"(reported only, never used to choose)."), "", "Path of improvements:", ""]
     running: float | None = None
     for trial in rounds:
-        if trial["status"] == "complete" and run.better(trial["val_metric"], running):
+        if trial["status"] == "complete" and is_better(trial["val_metric"], running, run.direction):
             running = trial["val_metric"]
             what = ", ".join(f"{k}={value(v)}" for k, v in trial["changes"].items()) or "default config"
             lines.append(f"1. round {trial['round']} ({trial['source']}): {what} -> {trial['val_metric']:.4f}")

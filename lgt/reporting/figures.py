@@ -7,10 +7,10 @@ path).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from lgt import methods
+from lgt.direction import best_of, direction_of
 from lgt.reporting import plots
 from lgt.reporting.store import Run
 from lgt.reporting.summary import Row, target_bests, threshold
@@ -59,8 +59,9 @@ def _convergence_figure(col: Column, runs: list[Run], best: float | None, path: 
 def _curves_figure(col: Column, runs: list[Run], path: Path) -> Path:
     curves = []
     for method in sorted(dict.fromkeys(r.method for r in runs), key=methods.rank):
-        top = _best_run([r for r in runs if r.method == method], col.maximize)
-        if top.best is None:
+        top = best_of([r for r in runs if r.method == method], direction_of(col.maximize),
+                      lambda r: None if r.best is None else r.best.value)
+        if top is None or top.best is None:
             continue
         label = (f"{methods.label(method)} (seed {top.attrs.get('seed')}, "
                  f"val {fixed(float(top.best.value or 0), col.decimals())})")
@@ -68,11 +69,6 @@ def _curves_figure(col: Column, runs: list[Run], path: Path) -> Path:
                                   as_int(top.best.user_attrs.get("best_epoch"))))
     return plots.learning_curves(path, title=f"{plot_text(col.target)}: learning curves of each method's best configuration "
                                              f"(best seed by validation)", metric_label=col.metric, curves=curves)
-
-
-def _best_run(runs: list[Run], maximize: bool) -> Run:
-    sign = 1.0 if maximize else -1.0
-    return max(runs, key=lambda r: sign * float(r.best.value or 0) if r.best else -math.inf)
 
 
 def _llm_share_figure(runs: list[Run], path: Path) -> Path | None:

@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from lgt.direction import is_better
 from lgt.reporting import changelog
 from lgt.reporting.store import Run
 from lgt.reporting.writing import write_whole
@@ -159,7 +160,7 @@ def _outcomes(run: Run) -> dict[int, tuple[str, str]]:
             out[record["number"]] = ("failed", "failed")
             continue
         value = float(record["val_metric"])
-        improved = run.better(value, running)
+        improved = is_better(value, running, run.direction)
         running = value if improved else running
         out[record["number"]] = (f"validation {run.metric} {value:.4f}{', a new best' if improved else ''}",
                                  "best" if improved else "")

@@ -58,7 +58,7 @@ def trial_notes(run: Run) -> dict[int, str]:
     guidance, refused = changelog.guidance_versions(run), changelog.refused_guidance(run)
     rounds = changelog.records(run)
     return {record["number"]: _for_dashboard(changelog.render_round(
-        record, metric, changelog._base(run, rounds, record, default), guidance, refused)) + "\n"
+        record, metric, changelog.base_config(run, rounds, record, default), guidance, refused)) + "\n"
         for record in rounds}
 
 

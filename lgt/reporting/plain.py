@@ -17,9 +17,11 @@ from matplotlib.figure import Figure
 from optuna.trial import FrozenTrial, TrialState
 
 from lgt import methods
+from lgt.direction import Direction, best_first, is_better
 from lgt.reporting.plots import Series, _finish, _save, convergence
 from lgt.reporting.text import md, value
 from lgt.reporting.writing import write_whole
+from lgt.studies import study_direction
 
 TOP = 10
 PARAMETER_PLOTS = 4
@@ -34,13 +36,13 @@ def write_plain_report(study: optuna.Study, folder: Path) -> dict[str, Any]:
     """trials.csv, report.md and plots of a plain study in `folder`; returns where they are."""
     folder.mkdir(parents=True, exist_ok=True)
     write_whole(folder / "trials.csv", study.trials_dataframe().to_csv(index=False))
-    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    direction = study_direction(study)
     done = [t for t in study.trials if t.state == TrialState.COMPLETE and t.value is not None]
-    ranked = sorted(done, key=lambda t: (-t.value if maximize else t.value, t.number))  # type: ignore[operator]
+    ranked = best_first(done, direction, lambda t: t.value)
     states = {s.name.lower(): sum(t.state == s for t in study.trials) for s in TrialState}
     lines = [f"# Optuna study {md(study.study_name)}", "",
              (f"{len(study.trials)} trials ({', '.join(f'{n} {s}' for s, n in states.items() if n)}), "
-             f"{'maximizing' if maximize else 'minimizing'} the objective. This study was not run by lgt, so it has "
+             f"{'maximizing' if direction == 'maximize' else 'minimizing'} the objective. This study was not run by lgt, so it has "
              f"no change log; these are its numbers."), ""]
     if ranked:
         best = ranked[0]
@@ -53,7 +55,7 @@ def write_plain_report(study: optuna.Study, folder: Path) -> dict[str, Any]:
         lines += [f"| {t.number} | {value(t.value)} | " + " | ".join(value(t.params[n]) if n in t.params else "-"
                                                                  for n in names) + " |" for t in ranked[:TOP]]
         lines.append("")
-        figures = [_convergence(study, maximize, folder), *_by_parameter(study, done, folder)]
+        figures = [_convergence(study, direction, folder), *_by_parameter(study, done, folder)]
         lines += ["## Plots", "", *(f"![{p.stem}]({p.name})" for p in figures), ""]
     else:
         lines += ["No trial completed.", ""]
@@ -63,12 +65,11 @@ def write_plain_report(study: optuna.Study, folder: Path) -> dict[str, Any]:
     return {"study_name": study.study_name, "report": str(report), "run_dir": str(folder)}
 
 
-def _convergence(study: optuna.Study, maximize: bool, folder: Path) -> Path:
+def _convergence(study: optuna.Study, direction: Direction, folder: Path) -> Path:
     best, so_far = math.nan, []
     for trial in study.trials:
-        if trial.state == TrialState.COMPLETE and trial.value is not None and (
-                math.isnan(best) or (trial.value > best if maximize else trial.value < best)):
-            best = float(trial.value)
+        if trial.state == TrialState.COMPLETE and is_better(trial.value, best, direction):
+            best = float(trial.value)  # type: ignore[arg-type]  # is_better never lets None win
         so_far.append(best)
     return convergence(folder / "convergence.png", title=f"{study.study_name}: best value so far",
                        ylabel="best value so far", series=[Series("trials", "#1f77b4", [so_far])])

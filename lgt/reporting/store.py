@@ -16,9 +16,10 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from lgt.direction import Direction, direction_of, is_better
 from lgt.errors import UserError
 from lgt.reporting.text import metric_label
-from lgt.studies import best_trial, counted_trials, open_storage, redact_url
+from lgt.studies import best_trial, counted_trials, open_storage, redact_url, study_direction
 from tuning_targets import target_label
 
 
@@ -54,15 +55,15 @@ class Run:
         return [float(t.value) if t.state == TrialState.COMPLETE and t.value is not None else None
                 for t in self.trials]
 
-    def better(self, a: float, b: float | None) -> bool:
-        """Whether `a` strictly beats `b` (None: nothing to beat) in this run's direction."""
-        return b is None or math.isnan(b) or (a > b if self.maximize else a < b)
+    @property
+    def direction(self) -> Direction:
+        return direction_of(self.maximize)
 
     def best_so_far(self) -> list[float]:
         """The best validation value after each trial; NaN until the first trial completes."""
         out, best = [], math.nan
         for value in self.values():
-            if value is not None and self.better(value, best):
+            if value is not None and is_better(value, best, self.direction):
                 best = value
             out.append(best)
         return out
@@ -84,7 +85,7 @@ def open_existing(storage_url: str) -> optuna.storages.BaseStorage:
 def read_run(study: optuna.Study) -> Run:
     trials = [t for t in counted_trials(study) if not t.user_attrs.get("interrupted")]
     return Run(name=study.study_name, attrs=dict(study.user_attrs),
-               maximize=study.direction == optuna.study.StudyDirection.MAXIMIZE, trials=trials,
+               maximize=study_direction(study) == "maximize", trials=trials,
                best=best_trial(study))
 
 

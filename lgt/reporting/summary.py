@@ -18,6 +18,7 @@ from typing import Any
 from optuna.trial import FrozenTrial, TrialState
 
 from lgt import methods
+from lgt.direction import is_better
 from lgt.reporting.store import Run
 from lgt.reporting.text import as_float, as_int
 from lgt.reporting.writing import write_whole, write_with
@@ -208,7 +209,7 @@ def target_bests(runs: Iterable[Run]) -> dict[str, float]:
         if run.failed or run.best is None or run.best.value is None:
             continue
         value = float(run.best.value)
-        if run.target not in bests or run.better(value, bests[run.target]):
+        if is_better(value, bests.get(run.target), run.direction):
             bests[run.target] = value
     return bests
 
@@ -230,6 +231,6 @@ def trials_to(run: Run, target_best: float | None, fraction: float) -> int | Non
         return None
     goal = threshold(target_best, fraction, run.maximize)
     for i, value in enumerate(run.best_so_far(), start=1):
-        if not math.isnan(value) and (value >= goal if run.maximize else value <= goal):
+        if not math.isnan(value) and not is_better(goal, value, run.direction):  # at least as good as the goal
             return i
     return None

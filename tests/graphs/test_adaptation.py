@@ -160,7 +160,7 @@ def test_a_branch_that_diverges_loses_and_the_run_goes_on() -> None:
     run = TrainingRun(target.build_model(config, data), data, TrainSettings.from_config(config),
                       task="classification", device=CPU, config=config, dynamic=target.dynamic_knobs())
     run.step()
-    branches = ab_epoch(run, {"learning_rate": 10.0}, target.better)  # beyond the space: ab_epoch trusts its input
+    branches = ab_epoch(run, {"learning_rate": 10.0}, target.direction)  # beyond the space: ab_epoch trusts its input
     assert branches.with_change is None and not branches.kept
     assert branches.record is branches.without_change is not None
     assert run.fail_reason is None and run.epoch == 2 and run.config["learning_rate"] == 0.01

@@ -158,7 +158,7 @@ def test_unknown_model_families_are_one_line(models: str, fragment: str) -> None
 
 def test_r2_is_maximised_and_mae_kept_beside_it() -> None:
     target = tabular("diabetes", metric="r2")
-    assert target.metric == "r2" and target.direction == "maximize" and target.better(0.5, 0.4)
+    assert target.metric == "r2" and target.direction == "maximize"
     for config in (quick_config(target, FAST_TABULAR, epochs=3), family_config(target, "linear")):
         result = target.run(config, device=CPU)
         assert result.ok and result.val_metric is not None and 0.0 < result.val_metric < 1.0
@@ -168,7 +168,7 @@ def test_r2_is_maximised_and_mae_kept_beside_it() -> None:
 
 def test_log_loss_is_minimised_and_accuracy_kept_beside_it() -> None:
     target = tabular("wine", metric="log_loss")
-    assert target.direction == "minimize" and target.better(0.2, 0.3)
+    assert target.direction == "minimize"
     mlp = target.run(quick_config(target, FAST_TABULAR, epochs=3), device=CPU)
     assert mlp.ok and mlp.val_metric is not None
     # For the MLP the validation loss is the log loss: the kept epoch is the lowest one.
