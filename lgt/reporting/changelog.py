@@ -130,9 +130,13 @@ def _chosen(trial: Record) -> str:
     origin = {"tpe": "TPE's next pick", "region": "from TPE's good region",
               "gradient": "the Evaluator's gradient applied to the best config"}.get(str(option.get("origin")), "")
     rating = f"TPE's score ranks it {ordinal(int(option['rank']))} of {option['of']}" if option.get("rank") else ""
+    choice = trial["evidence"].get("choice") or {}
+    shown = f"shown as {choice['label']}, {ordinal(int(choice['position']) + 1)} of {len(choice['shown'])}" \
+        if choice.get("label") and choice.get("shown") else ""  # menu mode shuffles the list every round
     about = "; ".join(p for p in (origin, rating) if p)
     if trial["pick"] is not None and not trial["gated"]:
-        return f"Chosen by the Advisor: candidate {trial['pick']}" + (f" ({about})." if about else ".")
+        return f"Chosen by the Advisor: candidate {trial['pick']}" + (f" ({'; '.join(p for p in (about, shown) if p)})."
+                                                                      if about or shown else ".")
     return f"{about[0].upper()}{about[1:]}." if about else ""
 
 
