@@ -24,6 +24,22 @@ from lgt.runs import RunSpec
 from tuning_targets import MODEL_FAMILIES, make_target
 
 
+def test_lgt_targets_shows_the_families_their_knobs_and_the_metrics(tmp_path: Path) -> None:
+    proc = run_lgt("targets", results=tmp_path / "results")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    text = proc.stdout
+    wine = text.split("\nwine - ")[1].split("\nbreast_cancer - ")[0]
+    assert "--metric accuracy | log_loss" in wine and "model families (--models): mlp, hist_gb, random_forest, linear" \
+        in wine
+    rows = {line.split("│")[0].strip(): [c.strip() for c in line.split("│")[1:]] for line in wine.splitlines()
+            if "│" in line and line.split("│")[0].strip()}
+    assert rows["model"][2] == '"mlp"'
+    assert rows["gb_learning_rate"][1].endswith("only when model is hist_gb") and rows["gb_learning_rate"][2] == "0.1"
+    assert rows["n_estimators"][2] == "100" and rows["C"][2] == "1.0"  # each family's own default, though inactive
+    assert "--metric mae | rmse | r2" in text.split("\ndiabetes - ")[1]
+    assert "model families" not in text.split("\ndigits - ")[1].split("\nmnist - ")[0]
+
+
 def _storage(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'studies.db'}"
 
