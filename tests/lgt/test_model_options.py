@@ -61,7 +61,7 @@ def test_a_baseline_process_tunes_the_chosen_family_on_the_chosen_metric(tmp_pat
         assert set(trial.params) == set(space.knobs)  # hist_gb's knobs and the feature knobs, no MLP knob
         history = trial.user_attrs["history"]
         assert trial.value == min(r["val_metric"] for r in history)  # the best stage by log loss (lower is better)
-        assert 0 < trial.value < 1  # a log loss, not an accuracy
+        assert trial.value is not None and 0 < trial.value < 1  # a log loss, not an accuracy
         assert 0.8 < trial.user_attrs["extra_metrics"]["val_accuracy"] <= 1  # accuracy kept beside it
     summary = json.loads((tmp_path / "results" / "bc" / "summary.json").read_text())
     assert (summary["metric"], summary["direction"]) == ("log_loss", "minimize")
