@@ -38,7 +38,9 @@ import contextlib
 import copy
 import fcntl
 import logging
+import math
 import os
+import random
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -66,6 +68,7 @@ from agents import (
     preflight,
 )
 from agents.schemas import Choice, EpochProposal, EpochVerdict, Guidance, Proposal, Verdict
+from graphs.proposals import perturb
 from graphs.state import Deps
 from graphs.tuning import build_graph
 from lgt import methods
@@ -83,6 +86,8 @@ log = logging.getLogger("lgt.sampler")
 BUDGET = 10**9  # the loop's trial budget: the study's optimize() decides when to stop
 ROUND_ATTR = "lgt_round"  # the round whose config a trial took
 FILL_ATTR = "lgt_fill"  # a trial asked while the round's trial ran: TPE's pick
+ASKED_ATTR = "lgt_asked"  # the config a trial was handed (its params appear only as the objective asks for them)
+FILL_TRIES = 200  # even draws for such a trial before a repeat is let through (a space smaller than the budget)
 # Record keys stored with the trial, as `lgt.recorder` stores them for `lgt tune`.
 _STORED = ("reasons", "expected_effect", "notes", "verdict", "evidence", "rationale", "replaced", "pick", "departed",
            "gated", "epochs_trained")
@@ -238,14 +243,54 @@ class _Run:
         waiting = self._catch_up()
         if waiting is not None and self._holder(int(waiting["round"])) is None:
             self._set(trial, ROUND_ATTR, int(waiting["round"]))
-            return dict(waiting["config"])
-        if not self._started():
+            return self._handed(trial, self._unique(trial, dict(waiting["config"]), search_space))
+        others = [t for t in self.study.get_trials(deepcopy=False) if t.number != trial.number]
+        if not self._started() and not any(t.state == TrialState.RUNNING for t in others):
             return {}  # the first trial: enqueued values, else TPE's start
         self._set(trial, FILL_ATTR, True)
         tpe = self.sampler._tpe
+        taken = self._taken(trial, search_space)
+        if waiting is not None:
+            taken.add(config_key({k: v for k, v in waiting["config"].items() if k in search_space}))
         picked = dict(tpe.sample_relative(self.study, trial, tpe.infer_relative_search_space(self.study, trial)))
-        return {name: picked[name] if name in picked else tpe.sample_independent(self.study, trial, name, d)
-                for name, d in search_space.items()}  # TPE's own startup picks each knob on its own
+        config = {name: picked[name] if name in picked else tpe.sample_independent(self.study, trial, name, d)
+                  for name, d in search_space.items()}  # TPE's own startup picks each knob on its own
+        rng = random.Random(trial.number)
+        for _ in range(FILL_TRIES):  # never the config of another trial, running or done, nor the waiting round's:
+            if config_key(config) not in taken:  # TPE's pick, else draws spread evenly over the space
+                break
+            config = {name: _draw(d, rng) for name, d in search_space.items()}
+        return self._handed(trial, config)
+
+    def _handed(self, trial: FrozenTrial, config: dict[str, Any]) -> dict[str, Any]:
+        """`config`, noted on the trial: Optuna stores a trial's params only as its objective asks for them."""
+        self._set(trial, ASKED_ATTR, config)
+        return config
+
+    def _taken(self, trial: FrozenTrial, search_space: Mapping[str, BaseDistribution]) -> set[str]:
+        """The configs of every other trial: what finished ones ran, what running ones were handed."""
+        taken = set()
+        for other in self.study.get_trials(deepcopy=False):
+            if other.number == trial.number:
+                continue
+            config = other.params if other.state.is_finished() else other.user_attrs.get(ASKED_ATTR) or other.params
+            taken.add(config_key({k: v for k, v in config.items() if k in search_space}))
+        return taken
+
+    def _unique(self, trial: FrozenTrial, config: dict[str, Any],
+                search_space: Mapping[str, BaseDistribution]) -> dict[str, Any]:
+        """The round's config, nudged if a trial asked meanwhile (``n_jobs > 1``) already runs the same one.
+
+        The round's config was chosen before that trial was asked; the
+        objective then runs the nudged values, and the loop records what ran.
+        """
+        taken = self._taken(trial, search_space)
+        if config_key({k: v for k, v in config.items() if k in search_space}) not in taken:
+            return config
+        space = space_of(dict(search_space), self.sampler.knob_notes, config)
+        nudged, _ = perturb(space, {k: v for k, v in config.items() if k in search_space}, taken,
+                            random.Random(trial.number))
+        return config | nudged
 
     def tell(self, trial: FrozenTrial, state: TrialState, values: list[float] | None) -> None:
         """A finished trial: the round's own resumes the loop; one asked meanwhile waits to join its evidence."""
@@ -425,6 +470,16 @@ def _embedded(settings: LLMSettings) -> LLMSettings:
     settings = _EMBEDDED[0].llm_settings()
     assert isinstance(settings, LLMSettings)
     return settings
+
+
+def _draw(distribution: BaseDistribution, rng: random.Random) -> Any:
+    """A value drawn evenly from a distribution (on its log scale or step grid), as RandomSampler would."""
+    if isinstance(distribution, optuna.distributions.CategoricalDistribution):
+        return rng.choice(distribution.choices)
+    assert isinstance(distribution, optuna.distributions.FloatDistribution | optuna.distributions.IntDistribution)
+    low, high = float(distribution.low), float(distribution.high)
+    value = math.exp(rng.uniform(math.log(low), math.log(high))) if distribution.log else rng.uniform(low, high)
+    return fit(value, distribution)
 
 
 class _Off:

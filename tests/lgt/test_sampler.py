@@ -85,12 +85,15 @@ def test_an_enqueued_config_is_the_first_round(tmp_path: Path) -> None:
 
 def test_two_threads_never_get_the_same_config(tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path / 's.db'}"
-    study = optuna.create_study(direction="maximize", storage=storage, sampler=_sampler(ScriptedLLM()))
+    space = {"a": optuna.distributions.CategoricalDistribution([1, 2, 3, 4]),
+             "b": optuna.distributions.CategoricalDistribution(["p", "q", "r", "s"])}
+    study = optuna.create_study(direction="maximize", storage=storage,
+                                sampler=_sampler(ScriptedLLM(), search_space=space))
 
-    def objective(trial: optuna.Trial) -> float:
-        x = trial.suggest_float("x", 0, 1)
-        y = trial.suggest_categorical("y", ["a", "b", "c"])
-        return x + (y == "b")
+    def objective(trial: optuna.Trial) -> float:  # 16 configs in all: repeats would be likely by chance
+        a = trial.suggest_categorical("a", [1, 2, 3, 4])
+        b = trial.suggest_categorical("b", ["p", "q", "r", "s"])
+        return a + (b == "q")
 
     study.optimize(objective, n_trials=12, n_jobs=2)
     configs = [json.dumps(t.params, sort_keys=True) for t in study.trials]
