@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from pydantic import BaseModel
 
 if TYPE_CHECKING:
     from agents.llm import LLMClient
@@ -46,6 +47,12 @@ class Scored:
     tokens: list[int]  # each option's length in tokens
     prompt_tokens: int
     timings: Mapping[str, float]
+
+
+class Readout(BaseModel):
+    """What a scoring call read, as the transcript's parsed reply: each question's most probable option, raw."""
+
+    most_probable: list[str]
 
 
 Question = tuple[str, Sequence[str]]  # the start of the assistant's answer, and the options that may follow it
