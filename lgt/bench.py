@@ -35,7 +35,6 @@ from lgt.reporting.writing import write_whole
 from lgt.runs import (
     RunSpec,
     bench_study_name,
-    check_agents_options,
     check_csv_options,
     check_epoch_budget,
     check_models_and_metric,
@@ -98,7 +97,6 @@ class BenchRequest:
                                 f"the names of its runs fit")
         check_csv_options(self.csv_sep, self.csv_encoding, self.targets)
         check_models_and_metric(self.models, self.metric, self.targets)
-        check_agents_options(self.models, self.metric, [m for m in self.methods if methods.get(m).is_agents])
 
 
 def bench_id_for(request: BenchRequest) -> str:

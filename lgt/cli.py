@@ -240,12 +240,10 @@ def cmd_worker(args: argparse.Namespace) -> None:
 
 def cmd_tune(args: argparse.Namespace) -> None:
     from lgt.console import out
-    from lgt.runs import check_agents_options
     from lgt.tune import TuneRequest, run_tune
 
     if not args.target and not args.resume:
         raise UserError("lgt tune needs --target (or --resume RUN_ID)")
-    check_agents_options(args.models, args.metric, ["lgt tune"])
     request = TuneRequest(target=args.target or "", method=methods.by_proposer(args.proposer).name,
                           candidates=args.candidates, on_llm_failure=args.on_llm_failure, words=args.words,
                           trials=args.trials, seed=args.seed, storage=args.storage,

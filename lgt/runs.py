@@ -164,15 +164,6 @@ def check_models_and_metric(models: str | None, metric: str | None, targets: lis
                             f"of {', '.join(metric_names(known))}")  # type: ignore[arg-type]
 
 
-def check_agents_options(models: str | None, metric: str | None, agents: list[str]) -> None:
-    """`--models` and `--metric` are refused for LGT runs rather than ignored, until `lgt.tune` builds its spec with them."""
-    given = [flag for flag, value in (("--models", models), ("--metric", metric)) if value is not None]
-    if given and agents:
-        raise UserError(f"{' and '.join(given)} apply to the classic methods only for now; {', '.join(agents)} "
-                        f"would run on every model family and the default metric: leave {given[0]} out, or run "
-                        f"the classic methods alone")
-
-
 def check_trials(trials: int) -> int:
     if trials < 1:
         raise UserError(f"--trials must be at least 1, got {trials}")

@@ -36,7 +36,6 @@ from agents import (
     needs_embedded_server,
     preflight,
 )
-from agents.base import Words
 from graphs.batch import build_batch_graph
 from graphs.state import Deps
 from graphs.tuning import build_graph
@@ -59,6 +58,8 @@ from lgt.studies import (
     refuse_existing_run,
     resume_command,
 )
+from lgt.vocabulary import WORDS as WORDS_MEANING
+from lgt.vocabulary import Words, WordsOption
 from tuning_targets import Target
 
 Approver = Callable[[dict[str, Any]], dict[str, Any]]
@@ -127,10 +128,8 @@ def checkpointer(storage_url: str, folder: Path) -> Iterator[BaseCheckpointSaver
         yield SqliteSaver(conn)
 
 
-# How the agents word things. menu: they pick from closed lists (the Advisor's pick read from the model's
-# probabilities) and code writes every sentence; free: they write, and code checks and replaces what fails;
-# auto: menu for the embedded model (too small to write), free for an endpoint (issue 18).
-WORDS = ("auto", "menu", "free")
+# `--words`: how the agents word things (`lgt.vocabulary.WORDS` says what each means).
+WORDS: tuple[WordsOption, ...] = tuple(WORDS_MEANING)
 
 
 def resolve_words(words: str, settings: LLMSettings) -> str:
@@ -183,7 +182,8 @@ def _spec(request: TuneRequest, storage_url: str) -> tuple[RunSpec, _Options, bo
             refuse_existing_run(storage_url, request.run_id)  # before the LLM starts: a taken id is one line
         spec = RunSpec(request.run_id or new_run_id(request.target, request.method, request.seed), request.target,
                        request.method, request.seed, request.trials, request.data_dir, request.target_column,
-                       request.task, request.epoch_budget, request.csv_sep, request.csv_encoding)
+                       request.task, request.epoch_budget, request.csv_sep, request.csv_encoding,
+                       models=request.models, metric=request.metric)
         return spec, _Options.of(request), False
     study = load_study(open_storage(storage_url), request.resume)
     spec = RunSpec.from_study(study)
@@ -265,14 +265,16 @@ def _drive(request: TuneRequest, spec: RunSpec, target: Target, study: optuna.St
     hint = f"start workers with: lgt worker --storage {redact_url(storage_url)} --study {spec.run_id}"
     recorder = StudyRecorder(study, target, spec.method, on_change=lambda: publish_run(study, folder))
     words: Words = "menu" if options.words == "menu" else "free"
+    proposer = methods.get(spec.method).proposer
+    assert proposer is not None, "an LGT run's method is an agents method"
     deps = Deps(target=target, evaluator=Evaluator(client, transcript, words),
                 optimizer=Optimizer(client, transcript, words), words=words,
                 recorder=recorder, progress=observer, seed=spec.seed, advisor=Advisor(client, transcript, words),
                 batch_advisor=BatchAdvisor(client, transcript, words) if parallel > 1 else None,
                 optimize_every=options.optimize_every, llm_usage=transcript.usage, parallel=parallel,
-                dispatcher=StudyDispatcher(study, target, spec.method, hint=hint) if parallel > 1 else None,
+                dispatcher=StudyDispatcher(study, spec, hint=hint) if parallel > 1 else None,
                 adapt=options.adapt, adapt_check=options.adapt_check, epoch_budget=spec.epoch_budget,
-                data_profile=target.data_profile(), proposer=str(methods.get(spec.method).proposer),
+                data_profile=target.data_profile(), proposer=proposer,
                 n_candidates=options.candidates, stop_after_fallbacks=(
                     FALLBACKS_BEFORE_STOP if options.on_llm_failure == "stop" else None),
                 candidates=TPECandidates(target.space, target.direction, study.user_attrs["default_config"],

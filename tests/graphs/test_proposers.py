@@ -100,8 +100,9 @@ def test_words_that_contradict_or_are_not_words_are_replaced_and_bad_guidance_re
                                        "reason": "lower dropout helps here", "confidence": 0.4}]})
     llm = ScriptedLLM(chooser=[contradicting], evaluator=[sloppy, sloppy],
                       optimizer=[json.dumps({"guidance": "][", "reason_for_change": "none"})])
-    summary = _tune(tmp_path, llm, trials=2, optimize_every=1)
+    summary = _tune(tmp_path, llm, trials=2, optimize_every=1, models="mlp")  # the MLP: learning_rate is a knob
     study = optuna.load_study(study_name=str(summary["study_name"]), storage=_storage(tmp_path))
+    assert study.user_attrs["models"] == "mlp"  # --models reaches an LGT run's spec, so a resume rebuilds the MLP
     second = sorted(study.trials, key=lambda t: t.number)[1].user_attrs
     assert second["config"]["learning_rate"] == pytest.approx(0.1)  # the adjustment itself is valid and trains
     assert second["reasons"]["learning_rate"].startswith("(by lgt, from the evidence)")

@@ -80,9 +80,9 @@ def test_a_baseline_process_tunes_the_chosen_family_on_the_chosen_metric(tmp_pat
     ("bench", ["--targets", "digits,wine", "--metric", "rmse"], "--metric rmse is for regression"),
     ("bench", ["--targets", "digits", "--models", "hist_gb"], "--models applies to tabular targets"),
     ("bench", ["--targets", "wine", "--models", "forest"], "unknown model family 'forest'"),
-    ("bench", ["--targets", "wine", "--methods", "lgt,tpe", "--models", "mlp"], "apply to the classic methods"),
-    ("tune", ["--target", "wine", "--metric", "log_loss"], "apply to the classic methods"),
-    ("tune", ["--target", "wine", "--models", "nope"], "apply to the classic methods"),
+    ("bench", ["--targets", "wine", "--methods", "lgt,tpe", "--models", "mlpx"], "unknown model family 'mlpx'"),
+    ("tune", ["--target", "wine", "--metric", "mae"], "--metric mae is for regression"),
+    ("tune", ["--target", "wine", "--models", "nope"], "unknown model family 'nope'"),
 ])
 def test_bad_or_misplaced_values_are_one_line_and_create_nothing(tmp_path: Path, command: str, args: list[str],
                                                                   expected: str) -> None:
