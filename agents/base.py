@@ -8,7 +8,7 @@ unknown model) raises `UserError`, since every later round would fail too.
 An LLM's reply is untrusted input, and it enters the program here and
 nowhere else: its text is redacted (the API key and anything shaped like
 one) before anything reads it, and every text field of the parsed reply is
-cut to what its schema allows (`cap_texts`). So no sink downstream (console,
+cut to what its schema allows (`agents.replies`). So no sink downstream (console,
 change log, storage, checkpoints, reports, the next prompt) can show a
 secret an endpoint echoed, or be bloated by a reply.
 """
@@ -19,19 +19,21 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import httpx
 import openai
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from agents import scoring
 from agents.prompt import load_prompt
+from agents.replies import CUT, cap_texts, parse_reply
 from agents.schemas import letters_schema
 from agents.scoring import MenuPick, Scored
 from agents.transcript import CallRecord
 from lgt.errors import UserError
+from lgt.vocabulary import Words
 
 if TYPE_CHECKING:
     from langchain_core.language_models import LanguageModelInput
@@ -41,13 +43,7 @@ if TYPE_CHECKING:
     from agents.transcript import Transcript
 
 M = TypeVar("M", bound=BaseModel)
-# How agents word things: "free" lets the model write its sentences (checked, replaced when they fail);
-# "menu" has it pick from closed lists only, and code writes every sentence from the picks (issue 18).
-Words = Literal["menu", "free"]
 _CONFIG_ERRORS = (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)
-CUT = "…[cut]"
-# A text field without a cap of its own (a categorical value, a free knob name) is cut here.
-DEFAULT_TEXT_CHARS = 200
 # What of a raw reply is kept for the transcript and sent back in a retry; its full length is recorded.
 RAW_KEPT_CHARS = 4000
 
@@ -121,7 +117,9 @@ class Agent:
             raise AgentFailure(self.name, f"scoring failed ({error})", 1) from None
         raw = json.dumps([{"answer": answer, "options": list(options), "logprobs": [round(x, 4) for x in s.logprobs]}
                           for (answer, options), s in zip(questions, scored, strict=True)])
-        reply = _Reply(raw, None, None, {"input_tokens": scored[0].prompt_tokens, "output_tokens": 0},
+        readout = scoring.Readout(most_probable=[str(options[max(range(len(s.logprobs)), key=s.logprobs.__getitem__)])
+                                                 for (_, options), s in zip(questions, scored, strict=True)])
+        reply = _Reply(raw, readout, None, {"input_tokens": scored[0].prompt_tokens, "output_tokens": 0},
                        scored[0].timings)
         self._record(messages, reply, 1, time.monotonic() - start, fallback=False)
         return scored
@@ -282,51 +280,6 @@ def _count(n: float | None) -> int | None:
 def _to_langchain(turns: list[dict[str, str]]) -> list[BaseMessage]:
     kinds = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
     return [kinds[t["role"]](content=t["content"]) for t in turns]
-
-
-def parse_reply(schema: type[M], text: str) -> M:
-    """``text`` as a validated ``schema``, read strictly.
-
-    Prose or code fences around the one JSON object are tolerated; truncated
-    JSON is not. Errors are `ValueError` with a message short enough to feed
-    back to a small model.
-    """
-    first, last = text.find("{"), text.rfind("}")
-    if first < 0:
-        raise ValueError("the reply holds no JSON object.")
-    end = last + 1 if last > first else len(text)
-    try:
-        data = json.loads(text[first:end], strict=False)  # raw newlines in strings: grammars allow them
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"the reply is not valid JSON ({exc.msg} at character {exc.pos}).") from None
-    except ValueError as exc:  # a number too long to read (Python refuses ints of more than 4,300 digits)
-        raise ValueError(f"the reply holds a value that cannot be read ({str(exc)[:80]}).") from None
-    try:
-        return schema.model_validate(data)
-    except ValidationError as exc:
-        problems = [f"{'.'.join(map(str, e['loc'])) or 'reply'}: {e['msg']}" for e in exc.errors()[:6]]
-        raise ValueError("the JSON does not fit the required shape: " + "; ".join(problems) + ".") from None
-
-
-def cap_texts(model: M) -> M:
-    """``model`` with every text field cut to its schema's ``maxLength`` (else `DEFAULT_TEXT_CHARS`), marked `CUT`.
-
-    The caps are the ones the grammar enforces on servers that honour the
-    schema; this holds them for servers that do not.
-    """
-    updates: dict[str, Any] = {}
-    for name, field in type(model).model_fields.items():
-        value = getattr(model, name)
-        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-        cap = extra.get("maxLength")
-        limit = int(cap) if isinstance(cap, int) else DEFAULT_TEXT_CHARS
-        if isinstance(value, str) and len(value) > limit:
-            updates[name] = value[: max(0, limit - len(CUT))] + CUT
-        elif isinstance(value, BaseModel):
-            updates[name] = cap_texts(value)
-        elif isinstance(value, list) and any(isinstance(v, BaseModel) for v in value):
-            updates[name] = [cap_texts(v) if isinstance(v, BaseModel) else v for v in value]
-    return model.model_copy(update=updates) if updates else model
 
 
 def lettered(lines: Sequence[str], order: Sequence[int]) -> str:

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from agents.diagnostics import UNDERFIT_FALL, Diagnostics, flags
+from agents.formatting import value as _v
 from lgt.direction import best_of
 
 Diagnosis = Literal["improved", "no gain", "failed", "diverged", "overfitting", "underfitting", "plateau",
@@ -127,10 +128,6 @@ def step_problem(knob: str, direction: str, cause: str, supported_causes: Sequen
     if wanted is not None and way is not None and wanted != direction:
         return f"to {direction} {knob} is no remedy for {cause} (the remedy is to {wanted} it)"
     return None
-
-
-def _v(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def evidence(diagnosis: str, facts: Mapping[str, Any], history: Sequence[Mapping[str, Any]], metric: Mapping[str, str],

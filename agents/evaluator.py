@@ -16,6 +16,7 @@ from agents.diagnostics import (
     epoch_flags,
     summarize_curve,
 )
+from agents.formatting import value
 from agents.menus import remedy_menu, step_line
 from agents.prompt import load_prompt
 from agents.records import KnobSpec, MetricInfo, RunRecord, TrialRecord, dynamic_knobs, scored, val
@@ -192,4 +193,4 @@ def _comparison(newest: TrialRecord, earlier: TrialRecord | None, metric: Metric
     if earlier is None:
         return f"no earlier completed trial, so it is {verdict}."
     now, then = val(newest), val(earlier)
-    return f"newest {render.value(now)} vs best {render.value(then)} ({now - then:+.3g}; {metric['direction']}): {verdict}."
+    return f"newest {value(now)} vs best {value(then)} ({now - then:+.3g}; {metric['direction']}): {verdict}."

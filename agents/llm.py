@@ -21,7 +21,6 @@ on ``api.openai.com``) and ``json_mode`` for every other server.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -32,6 +31,8 @@ import openai
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, SecretStr
 
+from agents.replies import parse_reply
+from lgt import environment
 from lgt.errors import UserError
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from langchain_core.runnables import Runnable
 
 StructuredMode = Literal["json_schema", "json_mode", "auto"]
-TIMEOUT_ENV = "LGT_LLM_TIMEOUT"
+TIMEOUT_ENV = environment.LLM_TIMEOUT.name
 
 
 def _seconds(text: str) -> float:
@@ -87,16 +88,16 @@ class LLMSettings:
         Args:
             model: ``--llm-model``; `DEFAULT_MODEL` when absent.
             base_url: ``--llm-base-url``; else ``OPENAI_BASE_URL``.
-            env: The environment to read (``os.environ`` when None).
+            env: The environment to read (this process's when None).
             overrides: Any other `LLMSettings` field (timeout, max_retries, ...).
         """
-        env = os.environ if env is None else env
-        key = env.get("OPENAI_API_KEY") or None
-        if env.get(TIMEOUT_ENV):
-            overrides.setdefault("timeout", _seconds(env[TIMEOUT_ENV]))
+        key = environment.OPENAI_API_KEY.text(env)
+        timeout = environment.LLM_TIMEOUT.text(env)
+        if timeout is not None:
+            overrides.setdefault("timeout", _seconds(timeout))
         return cls(
             model=model or DEFAULT_MODEL,
-            base_url=base_url or env.get("OPENAI_BASE_URL") or None,
+            base_url=base_url or environment.OPENAI_BASE_URL.text(env),
             api_key=SecretStr(key) if key else None,
             **overrides,
         )
@@ -257,7 +258,6 @@ def preflight(client: LLMClient) -> None:
     """
     from langchain_core.messages import HumanMessage
 
-    from agents.base import parse_reply
     from agents.transcript import redact
 
     where = client.chat.openai_api_base or "https://api.openai.com/v1"

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agents.diagnostics import Diagnostics, EpochDiagnostics, diagnose, epoch_flags, flags, summarize_curve
+from agents.formatting import value
 from agents.records import KnobSpec, MetricInfo, TrialRecord, best_trial, default_config, scored, val
 from agents.schemas import EpochVerdict, Verdict
 from lgt.direction import best_first, is_better
@@ -28,13 +29,6 @@ MAX_NAMES = 12
 def task(metric: MetricInfo) -> str:
     """E.g. "maximize val accuracy"."""
     return f"{metric['direction']} val {metric['name']}"
-
-
-def value(v: object) -> str:
-    """A config value, short: floats to 4 significant digits."""
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
 
 
 def config(values: Mapping[str, Any]) -> str:

@@ -9,7 +9,7 @@ String lengths are capped in the JSON schema (``json_schema_extra``) so a
 grammar stops a tiny model from rambling, and each cap asks for no more text
 than the change log shows: a reason is one sentence, an analysis two. A
 strong model that writes one sentence too many is not rejected for it; its
-text is cut to the cap when the reply is parsed (`agents.base.cap_texts`),
+text is cut to the cap when the reply is parsed (`agents.replies.cap_texts`),
 so no reply can bloat a prompt, a file or the storage.
 """
 

@@ -23,6 +23,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from agents.formatting import value as _v
+
 UP = ("increase", "increasing", "increased", "raise", "raising", "raised", "higher", "larger", "bigger", "more",
       "up", "boost", "boosting", "grow", "growing", "add", "adding", "longer", "wider", "deeper", "stronger")
 DOWN = ("decrease", "decreasing", "decreased", "lower", "lowering", "lowered", "reduce", "reducing", "reduced",
@@ -365,6 +367,3 @@ def check_guidance(text: str, knobs: Mapping[str, Mapping[str, Any]], *, max_cha
     return [*is_words(text, max_chars=max_chars, knobs=list(knobs)), *copied, *says_nothing(text, list(knobs)),
             *unknown_knobs(text, list(knobs)), *out_of_range(text, knobs)]
 
-
-def _v(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
