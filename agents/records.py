@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeAlias, TypedDict
 
 from lgt.direction import best_index
+from lgt.vocabulary import is_source
 
 KnobSpec: TypeAlias = Mapping[str, Any]
 MetricInfo: TypeAlias = Mapping[str, str]
@@ -38,7 +39,7 @@ class TrialRecord(TypedDict, total=False):
     round: int
     slot: int  # position in a parallel round
     config: dict[str, Any]
-    source: str  # default | advisor | advisor+perturbed | fallback | user | ...
+    source: str  # `lgt.vocabulary.Source`, or one edited by a person (`lgt.vocabulary.edited`)
     changes: dict[str, Any]  # knob: new value, against the best config before the round
     reasons: dict[str, str]  # knob: why
     expected_effect: str
@@ -97,7 +98,7 @@ def best_trial(trials: Sequence[TrialRecord], metric: MetricInfo) -> TrialRecord
 def default_config(trials: Sequence[TrialRecord]) -> Mapping[str, Any]:
     """The configuration trials are compared against: the untuned default's, else the first trial's."""
     for trial in trials:
-        if trial.get("source") == "default":
+        if is_source(trial, "default"):
             return trial.get("config") or {}
     return trials[0].get("config") or {} if trials else {}
 

@@ -13,27 +13,33 @@ from __future__ import annotations
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from agents import diagnose, summarize_curve
 from agents.diagnoses import remedy
 from agents.diagnostics import flags
+from agents.formatting import value as fmt
 from agents.records import MetricInfo, TrialRecord, scored, val
 from agents.wording import move
 from lgt.direction import best_first
-from tuning_targets import Config
+from tuning_targets import Config, config_changes
 
 # Texts lgt writes in place of an LLM's that failed a check start with this, so a reader can tell.
 BY_LGT = "(by lgt, from the evidence)"
-ORIGINS = {"tpe": "TPE's next pick", "region": "from TPE's good region",
-           "gradient": "the Evaluator's gradient applied to the best config", "advisor": "the Advisor's own proposal"}
+# Where a candidate the Advisor is shown came from (`Option.origin`), in words.
+Origin = Literal["tpe", "region", "gradient", "advisor"]
+ORIGINS: dict[Origin, str] = {"tpe": "TPE's next pick", "region": "from TPE's good region",
+                              "gradient": "the Evaluator's gradient applied to the best config",
+                              "advisor": "the Advisor's own proposal"}
 TOP = 3
+
+
+def origin_words(origin: object) -> str:
+    """A stored option's origin in words; "" for one this version does not know (a study written by another)."""
+    return next((words for name, words in ORIGINS.items() if name == origin), "")
+
 EVIDENCE_SHOWN = 2  # knobs per candidate whose evidence the Advisor reads (`option_line`) ...
 MOVES_SHOWN = 6  # ... and whose changes it reads; the change log shows them all
-
-
-def fmt(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def ordinal(n: int) -> str:
@@ -45,7 +51,7 @@ class Option:
     """A candidate config the Advisor may choose, with where it came from and TPE's rating."""
 
     config: Config
-    origin: str  # tpe | region | gradient
+    origin: Origin
     score: float | None = None  # TPE's acquisition value
     rank: int | None = None  # TPE's rank among the round's options, 1 = its favourite
     of: int = 0  # how many options were ranked
@@ -97,13 +103,9 @@ def best_facts(best: TrialRecord | None, metric: MetricInfo) -> str:
             f"{summarize_curve(list(best.get('history') or []), metric)}; flags: {', '.join(raised) or 'none'}")
 
 
-def changes_between(base: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
-    return {k: (base.get(k), v) for k, v in config.items() if base.get(k) != v}
-
-
 def with_support(option: Option, base: Mapping[str, Any], trials: Sequence[TrialRecord], metric: MetricInfo,
                  knobs: Mapping[str, Mapping[str, Any]]) -> Option:
-    option.changes = changes_between(base, option.config)
+    option.changes = config_changes(base, option.config)
     option.support = {k: knob_support(k, new, trials, metric, knobs.get(k, {})) for k, (_, new) in
                       option.changes.items()}
     return option
@@ -133,7 +135,7 @@ def option_line(index: int, option: Option) -> str:
     moves = ", ".join(f"{k} {fmt(a)} -> {fmt(b)}" for k, (a, b) in option.changes.items() if k in notable)
     hidden = len(option.changes) - len(notable)
     moves = (moves + (f" and {hidden} smaller change{'s' if hidden > 1 else ''}" if hidden > 0 else "")) or "no change"
-    head = f"{index}: {moves} | {ORIGINS.get(option.origin, option.origin)}"
+    head = f"{index}: {moves} | {ORIGINS[option.origin]}"
     rating = option.tpe_rating()
     shown = sorted(option.support, key=lambda k: not _departs(option.support[k]))[:EVIDENCE_SHOWN]
     evidence = "; ".join(f"{k}: {option.support[k]}" for k in option.support if k in shown)
@@ -173,7 +175,7 @@ def menu_option_line(option: Option, problems: Sequence[str], knobs: Mapping[str
     hidden = len(option.changes) - len(notable)
     moves = (moves + (f" and {hidden} more" if hidden > 0 else "")) or "no change"
     rating = option.tpe_rating()
-    about = [ORIGINS.get(option.origin, option.origin), *([rating] if rating else [])]
+    about = [ORIGINS[option.origin], *([rating] if rating else [])]
     acting = acts_on(option, problems, knobs)
     if acting:
         about.append("acts on " + ", ".join(acting))
@@ -187,7 +189,7 @@ def _departs(support: str) -> bool:
 
 def reason_for(knob: str, option: Option | None, support: str) -> str:
     """A reason rendered from the evidence, for a knob whose LLM reason failed a check (or had none)."""
-    origin = f"{ORIGINS.get(option.origin, option.origin)}; " if option else ""
+    origin = f"{ORIGINS[option.origin]}; " if option else ""
     rating = f"{option.tpe_rating()}; " if option and option.rank else ""
     return f"{BY_LGT} {origin}{rating}{support}"
 

@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from lgt.vocabulary import Source
 from tuning_targets import Config, SearchSpace, config_key
 
 
@@ -28,7 +29,7 @@ class Candidate:
     """
 
     config: Config
-    source: str
+    source: Source
     changes: dict[str, Any] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)
     expected_effect: str = ""

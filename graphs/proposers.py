@@ -33,7 +33,7 @@ from agents.wording import grounding
 from graphs import rounds, words
 from graphs.evidence import (
     Option,
-    changes_between,
+    Origin,
     knob_support,
     menu_option_line,
     option_line,
@@ -43,7 +43,8 @@ from graphs.evidence import (
 from graphs.proposals import Candidate, apply_proposal, causes_of, perturb
 from graphs.state import Deps, TuningState
 from lgt.direction import is_better
-from tuning_targets import Config, SearchSpace, config_key
+from lgt.vocabulary import Proposer, Source
+from tuning_targets import Config, SearchSpace, config_changes, config_key
 from tuning_targets.space import CategoricalKnob, FloatKnob, IntKnob
 
 GATE_FREE = 2  # departures allowed before their record is judged
@@ -74,7 +75,7 @@ class Round:
 
     def support(self, config: Mapping[str, Any]) -> dict[str, str]:
         return {k: knob_support(k, new, self.trials, self.deps.metric, self.knobs.get(k, {}))
-                for k, (_, new) in changes_between(self.base, config).items()}
+                for k, (_, new) in config_changes(self.base, config).items()}
 
 
 def propose(state: TuningState, deps: Deps) -> Candidate:
@@ -137,7 +138,7 @@ def options(r: Round) -> list[Option]:
     found = [Option(_untried(r, source.next(r.trials, 1)[0]), "tpe")]
     seen = {config_key(found[0].config)}
 
-    def add(config: Config | None, origin: str) -> None:
+    def add(config: Config | None, origin: Origin) -> None:
         if config is not None and config_key(config) not in seen and config_key(config) not in r.tried \
                 and len(found) < r.deps.n_candidates:
             found.append(Option(config, origin))
@@ -157,7 +158,7 @@ def _untried(r: Round, config: Config) -> Config:
     return perturb(r.deps.target.space, config, r.tried, r.rng)[0]
 
 
-def _anchored(r: Round, first: Option, source: str, note: str | None = None, **choice: Any) -> Candidate:
+def _anchored(r: Round, first: Option, source: Source, note: str | None = None, **choice: Any) -> Candidate:
     """Candidate 0 as the round's config, its reasons rendered from the evidence."""
     candidate = Candidate(dict(first.config), source, notes=[note] if note else [], **choice)
     return checked_words(r, candidate, first)
@@ -198,6 +199,26 @@ def gate(trials: Sequence[TrialRecord], direction: str) -> tuple[bool, str]:
     return True, ""
 
 
+def overruled(r: Round, pick: int, preference: Sequence[float] | None, anchor: int = 0) -> str | None:
+    """Why the Advisor's departure to candidate `pick` from TPE's candidate `anchor` does not stand (None: it stands).
+
+    The one hybrid gate of serial and parallel rounds. In menu mode the pick
+    must be preferred `DEPART_RATIO` times over TPE's (`preference`: the
+    model's preference per candidate): a small model's preferences are close
+    to even, and a near-tie is no reason to leave TPE's pick. Then the run's
+    own record must allow a departure (`gate`).
+    """
+    if preference:
+        margin = preference[pick] / max(preference[anchor], 1e-9)
+        if margin < DEPART_RATIO:
+            return (f"the Advisor leaned to candidate {pick} ({margin:.2f}x its preference for TPE's pick, short of "
+                    f"the {DEPART_RATIO}x a departure needs), so TPE's candidate {anchor} trains")
+    is_open, why = gate(r.trials, r.deps.target.direction)
+    if not is_open:
+        return f"gate: {why}, so TPE's candidate {anchor} trains instead of the Advisor's pick (candidate {pick})"
+    return None
+
+
 # --- the proposers ------------------------------------------------------------------------------------------------
 
 def propose_tpe(r: Round) -> Candidate:
@@ -214,9 +235,8 @@ def propose_hybrid(r: Round) -> Candidate:
     deps = r.deps
     assert deps.advisor is not None, "the hybrid proposer needs an Advisor"
     found = options(r)
-    is_open, why = gate(r.trials, deps.target.direction)
     if deps.words == "menu":
-        return _picked(r, found, is_open, why)
+        return _picked(r, found)
     lines = [option_line(i, o) for i, o in enumerate(found)]
     feedback: Any = r.state.get("feedback") or ()
     notes: list[str] = []
@@ -239,10 +259,9 @@ def propose_hybrid(r: Round) -> Candidate:
     else:
         return _anchored(r, found[0], "tpe", "the Advisor's choice repeated a config already run twice; "
                                              "TPE's candidate 0 trains", pick=choice.pick, departed=False)
-    if departed and not is_open:
-        return _anchored(r, found[0], "tpe", f"gate: {why}, so TPE's candidate 0 trains instead of the Advisor's "
-                                             f"pick (candidate {choice.pick})", pick=choice.pick, departed=False,
-                         gated=True)
+    refused = overruled(r, choice.pick, None) if departed else None
+    if refused:
+        return _anchored(r, found[0], "tpe", refused, pick=choice.pick, departed=False, gated=True)
     candidate = Candidate(config, "advisor" if departed else "tpe", reasons=adjusted_reasons,
                           expected_effect=choice.expected_effect, notes=notes, rationale=choice.reason,
                           pick=choice.pick, departed=departed,
@@ -250,15 +269,12 @@ def propose_hybrid(r: Round) -> Candidate:
     return checked_words(r, candidate, option, lines)
 
 
-def _picked(r: Round, found: list[Option], is_open: bool, why: str) -> Candidate:
-    """Menu mode: the Advisor's pick read from its probabilities (`agents.Advisor.pick`), then the margin and the gate.
+def _picked(r: Round, found: list[Option]) -> Candidate:
+    """Menu mode: the Advisor's pick read from its probabilities (`agents.Advisor.pick`), then the gate (`overruled`).
 
     The candidates are shown in an order shuffled per round, and the
     model's position prior (kept in the run's state, `pick_prior`) is
-    divided out of its letter probabilities. A pick other than TPE's
-    candidate 0 must be preferred `DEPART_RATIO` times over it to depart:
-    a small model's preferences are close to even, and a near-tie is no
-    reason to leave TPE's pick.
+    divided out of its letter probabilities.
     """
     deps = r.deps
     assert deps.advisor is not None, "the hybrid proposer needs an Advisor"
@@ -277,17 +293,9 @@ def _picked(r: Round, found: list[Option], is_open: bool, why: str) -> Candidate
         return _anchored(r, found[0], "fallback", f"Advisor failed ({exc}); TPE's candidate 0 trains")
     scores = dict(choice.scores or {})
     scores |= {"position": list(order).index(choice.pick), "label": scoring.LABELS[list(order).index(choice.pick)]}
-    preference = scores.get("preference")
-    margin = (preference[choice.pick] / max(preference[0], 1e-9)) if preference else None
-    if choice.pick != 0 and margin is not None and margin < DEPART_RATIO:
-        return _anchored(r, found[0], "tpe", f"the Advisor leaned to candidate {choice.pick} ({margin:.2f}x its "
-                                             f"preference for TPE's pick, short of the {DEPART_RATIO}x a departure "
-                                             f"needs), so TPE's candidate 0 trains", pick=choice.pick,
-                         departed=False, gated=True, choice=scores)
-    if choice.pick != 0 and not is_open:
-        return _anchored(r, found[0], "tpe", f"gate: {why}, so TPE's candidate 0 trains instead of the Advisor's "
-                                             f"pick (candidate {choice.pick})", pick=choice.pick, departed=False,
-                         gated=True, choice=scores)
+    refused = overruled(r, choice.pick, scores.get("preference")) if choice.pick != 0 else None
+    if refused:
+        return _anchored(r, found[0], "tpe", refused, pick=choice.pick, departed=False, gated=True, choice=scores)
     option = found[choice.pick]
     candidate = Candidate(dict(option.config), "advisor" if choice.pick != 0 else "tpe", pick=choice.pick,
                           departed=choice.pick != 0, cause=choice.cause, choice=scores)
@@ -369,22 +377,14 @@ def propose_batch(state: TuningState, deps: Deps, size: int) -> list[Candidate]:
         return anchored
     scores = dict(choice.scores or {"mode": "generated", "shown": list(range(len(everything)))})
     anchored[-1].choice = scores
-    preference = scores.get("preference")
-    if preference and choice.pick >= len(anchored) and \
-            preference[choice.pick] < DEPART_RATIO * max(preference[len(anchored) - 1], 1e-9):
-        anchored[-1].notes.append(f"the Advisor leaned to candidate {choice.pick}, short of the {DEPART_RATIO}x "
-                                  f"preference over TPE's pick a departure needs")
-        anchored[-1].pick = choice.pick
-        return anchored
     option = everything[choice.pick]
     config, _, reasons, notes = apply_proposal(deps.target.space, option.config, [c.model_dump() for c in choice.adjust])
     if any(config_key(config) == config_key(c.config) for c in anchored) or config_key(config) in r.tried:
         anchored[min(choice.pick, len(anchored) - 1)].pick = choice.pick
         return anchored
-    is_open, why = gate(r.trials, deps.target.direction)
-    if not is_open:
-        anchored[-1].notes.append(f"gate: {why}, so TPE's pick trains instead of the Advisor's (candidate "
-                                  f"{choice.pick})")
+    refused = overruled(r, choice.pick, scores.get("preference"), anchor=len(anchored) - 1)
+    if refused:  # the pick would replace the last slot, TPE's last ask
+        anchored[-1].notes.append(refused)
         anchored[-1].gated, anchored[-1].pick = True, choice.pick
         return anchored
     pick = checked_words(r, Candidate(config, "advisor", reasons=reasons, expected_effect=choice.expected_effect,
@@ -442,5 +442,5 @@ def _free_batch(r: Round, size: int) -> list[Candidate]:
     return chosen
 
 
-PROPOSERS: dict[str, Callable[[Round], Candidate]] = {"hybrid": propose_hybrid, "llm": propose_llm,
-                                                      "tpe": propose_tpe}
+PROPOSERS: dict[Proposer, Callable[[Round], Candidate]] = {"hybrid": propose_hybrid, "llm": propose_llm,
+                                                           "tpe": propose_tpe}

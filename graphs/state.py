@@ -16,6 +16,7 @@ from typing import Any, Protocol, TypedDict
 
 from agents.records import TrialRecord
 from graphs.roles import Advisor, BatchAdvisor, CandidateSource, Evaluator, GuidanceWriter
+from lgt.vocabulary import Proposer
 from tuning_targets import Reporter, Target, TrialResult
 
 
@@ -46,8 +47,13 @@ class Dispatcher(Protocol):
     def submit(self, round_number: int, candidates: list[dict[str, Any]], first_attrs: dict[str, Any]) -> None:
         """Queue the candidates as trials of this round, unless they are queued already (a resume)."""
 
-    def collect(self, round_number: int, size: int, progress: Progress) -> list[tuple[int, dict[str, Any]]]:
-        """Wait until every slot of the round is done; (trial number, result dict) per slot."""
+    def collect(self, round_number: int, size: int, progress: Progress) -> list[tuple[int, int, dict[str, Any]]]:
+        """Wait until every slot of the round is done, or the run's budget is spent and no slot still runs.
+
+        Returns (slot, trial number, result dict) per slot that ran, in slot
+        order; a slot no worker took before the budget ran out is left out
+        (workers stop at the budget, so it would never run).
+        """
         ...
 
 
@@ -91,12 +97,12 @@ class Deps:
     epoch_budget: int | None = None  # stop once this many epochs were trained (A/B branches count)
     dispatcher: Dispatcher | None = None
     candidates: CandidateSource | None = None  # TPE's candidates; also every fallback's config
-    proposer: str = "hybrid"  # hybrid: the LLM chooses among TPE's candidates; llm: free proposals; tpe: no LLM choice
+    proposer: Proposer = "hybrid"  # how each round's config is chosen (`lgt.vocabulary.PROPOSERS`)
     n_candidates: int = 4
     stop_after_fallbacks: int | None = None  # rounds in a row the Advisor may fall back before the run stops
     session_start: int = 0  # trials recorded before this process took the run over (a resume tries again)
     data_profile: dict[str, Any] = field(default_factory=dict)  # `Target.data_profile()`, told to every agent
-    words: str = "free"  # "menu": the agents pick from closed lists and code writes every sentence (issue 18)
+    words: str = "free"  # `lgt.vocabulary.Words`: "menu", the agents pick from closed lists and code writes every sentence
     external: bool = False  # each round's trial runs outside the graph (the Optuna sampler): `train` awaits it
 
     @property

@@ -24,6 +24,7 @@ from agents.records import best_position
 from graphs import proposers, rounds
 from graphs.adaptation import run_adaptive_trial
 from graphs.state import Deps, TuningState
+from lgt.vocabulary import edited
 from tuning_targets import config_diff
 
 
@@ -40,7 +41,6 @@ def build_graph(*, approve: bool = False) -> StateGraph[TuningState, Deps, Tunin
     graph.add_edge(START, "setup")
     graph.add_edge("setup", next_to_train)
     graph.add_edge("train", "evaluate")
-    graph.add_conditional_edges("evaluate", after_evaluate, ["report", "optimize", "advise"])
     graph.add_edge("advise", next_to_train)
     return graph
 
@@ -65,7 +65,7 @@ def approve_proposal(state: TuningState, runtime: Runtime[Deps]) -> Command[Lite
         pending["changes"] = {**pending["changes"], **{k: v[1] for k, v in edits.items()}}
         pending["reasons"] = {**pending["reasons"], **{k: "edited by a person" for k in edits}}
         pending["notes"] = [*pending.get("notes", []), *checked.notes]
-        pending["source"] = "user" if pending["source"] == "default" else pending["source"] + "+user"
+        pending["source"] = edited(pending["source"])
     return Command(goto="train", update={"pending": pending})
 
 
@@ -142,14 +142,6 @@ def evaluate(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
         "epochs_used": state.get("epochs_used", 0) + int(newest["epochs_trained"]), "last_verdict": verdict,
         "llm_usage_recorded": usage, "feedback": "; ".join(pending["notes"]) or None,
         "pick_prior": scoring.folded(state.get("pick_prior"), [verdict.get("scores") or {}])}
-
-
-def after_evaluate(state: TuningState, runtime: Runtime[Deps]) -> str:
-    epoch_budget = runtime.context.epoch_budget
-    if len(state["trials"]) >= state["budget"] or (epoch_budget is not None
-                                                   and state.get("epochs_used", 0) >= epoch_budget):
-        return "report"
-    return "optimize" if rounds.optimize_now(runtime.context, len(state["trials"])) else "advise"
 
 
 def advise(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from agents import diagnoses
 from agents.diagnostics import diagnose, epoch_flags, flags
+from agents.formatting import value as fmt
 from agents.records import MetricInfo, TrialRecord
 from agents.schemas import ANALYSIS_CHARS, EFFECT_CHARS, GUIDANCE_CHARS, REASON_CHARS, EpochVerdict
 from agents.wording import (
@@ -37,14 +38,13 @@ from graphs.evidence import (
     Option,
     acts_on,
     best_facts,
-    changes_between,
     effect_for,
-    fmt,
     reason_for,
 )
 from graphs.proposals import Candidate
 from lgt.direction import best_first
 from lgt.direction import sign as metric_sign
+from tuning_targets import config_changes
 
 # What of a trial record code computed (the rest, its reasons and verdict, an LLM wrote: citing them proves nothing).
 COMPUTED = ("config", "val_metric", "history", "best_epoch", "seconds", "diagnostics", "curve", "epochs_trained",
@@ -72,7 +72,7 @@ def checked_candidate(candidate: Candidate, base: Mapping[str, Any], support: Ma
     is replaced by one rendered from that evidence, marked `BY_LGT`.
     `facts` are the numbers the agent was shown: a text may cite no other.
     """
-    changes = changes_between(base, candidate.config)
+    changes = config_changes(base, candidate.config)
     knobs = _held(knobs, base, candidate.config)
     facts = facts | grounding(support, option.to_dict() if option else {}) | facts_of(best)
     said = echoes(metric)

@@ -19,6 +19,7 @@ from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial
 
 from lgt.errors import UserError
+from lgt.vocabulary import PROPOSERS, Proposer
 from tuning_targets import Config, Target, config_key
 
 SamplerFactory = Callable[[Target, int, int], optuna.samplers.BaseSampler]  # (target, seed, budget)
@@ -164,7 +165,7 @@ class Method:
     help: str  # one line for `lgt --help`
     sampler: SamplerFactory | None = None
     pruner: PrunerFactory | None = None
-    proposer: str | None = None
+    proposer: Proposer | None = None
     runs_once: bool = False  # the untuned default: one trial whatever the budget
 
     @property
@@ -227,12 +228,11 @@ def find(name: str) -> Method | None:
 
 
 def by_proposer(proposer: str) -> Method:
-    """The agents method that proposes this way (hybrid, llm, tpe)."""
+    """The agents method that proposes this way (`lgt.vocabulary.PROPOSERS`)."""
     for method in METHODS:
         if method.proposer == proposer:
             return method
-    raise UserError(f"unknown proposer {proposer!r}; choose one of: "
-                    f"{', '.join(m.proposer for m in METHODS if m.proposer)}")
+    raise UserError(f"unknown proposer {proposer!r}; choose one of: {', '.join(PROPOSERS)}")
 
 
 def names(*, agents: bool | None = None) -> tuple[str, ...]:

@@ -14,19 +14,20 @@ figure changed: a rebuild never piles up copies.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import optuna
 from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta, upload_artifact
 from optuna.artifacts.exceptions import ArtifactNotFound
 
+from lgt import environment
 from lgt.reporting.changelog import schedule_plot_name
 from lgt.settings import results_dir
+from lgt.studies import sqlite_file
 
 log = logging.getLogger(__name__)
 
-ARTIFACT_DIR_ENV = "LGT_ARTIFACT_DIR"
+ARTIFACT_DIR_ENV = environment.ARTIFACT_DIR.name
 
 
 def artifact_dir(storage_url: str) -> Path:
@@ -36,11 +37,10 @@ def artifact_dir(storage_url: str) -> Path:
     plots sit next to it; a database server has no folder, so those runs use
     $LGT_ARTIFACT_DIR (default: the results folder's `artifacts/`).
     """
-    if storage_url.startswith("sqlite:///"):
-        file = storage_url.removeprefix("sqlite:///").split("?", 1)[0]
-        if file and file != ":memory:":
-            return Path(file).parent / "artifacts"
-    return Path(os.environ.get(ARTIFACT_DIR_ENV) or results_dir() / "artifacts")
+    file = sqlite_file(storage_url)
+    if file is not None:
+        return file.parent / "artifacts"
+    return Path(environment.ARTIFACT_DIR.text() or results_dir() / "artifacts")
 
 
 def artifact_store(storage_url: str) -> FileSystemArtifactStore:

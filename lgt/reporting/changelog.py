@@ -17,7 +17,7 @@ from typing import Any
 from optuna.trial import FrozenTrial, TrialState
 
 from agents import summarize_curve
-from graphs.evidence import ordinal
+from graphs.evidence import ordinal, origin_words
 from lgt.direction import best_of, is_better
 from lgt.reporting import plots
 from lgt.reporting.schedule import schedule_lines
@@ -25,6 +25,7 @@ from lgt.reporting.store import Run
 from lgt.reporting.summary import status
 from lgt.reporting.text import cell, line, md, value
 from lgt.reporting.writing import write_whole
+from lgt.vocabulary import is_source
 
 CHANGELOG = "changelog.md"
 Record = dict[str, Any]
@@ -127,8 +128,7 @@ def _result_line(trial: Record, metric: str) -> str:
 def _chosen(trial: Record) -> str:
     """Where the config came from: the Advisor's pick among TPE's candidates, TPE's own pick, or free."""
     option = trial["evidence"].get("option") or {}
-    origin = {"tpe": "TPE's next pick", "region": "from TPE's good region",
-              "gradient": "the Evaluator's gradient applied to the best config"}.get(str(option.get("origin")), "")
+    origin = origin_words(option.get("origin"))
     rating = f"TPE's score ranks it {ordinal(int(option['rank']))} of {option['of']}" if option.get("rank") else ""
     choice = trial["evidence"].get("choice") or {}
     shown = f"shown as {choice['label']}, {ordinal(int(choice['position']) + 1)} of {len(choice['shown'])}" \
@@ -153,13 +153,13 @@ def render_round(trial: Record, metric: str, base: Mapping[str, Any], guidance: 
             lines.append(f"| {knob} | {value(base.get(knob))} | {value(new)} | "
                          f"{cell(trial['reasons'].get(knob, '')) or '-'} | {cell(support.get(knob, '')) or '-'} |")
         lines.append("")
-    elif trial["source"] == "default":
+    elif is_source(trial, "default"):
         lines += ["The untuned default config, the shared starting point of every method.", ""]
     if trial["rationale"]:
         lines += [f"**Why (the Advisor):** {line(trial['rationale'])}", ""]
-    if trial["expected_effect"] and trial["source"] != "default":
+    if trial["expected_effect"] and not is_source(trial, "default"):
         lines += [f"**Expected:** {line(trial['expected_effect'])}", ""]
-    if trial["evidence"].get("best") and trial["source"] != "default":
+    if trial["evidence"].get("best") and not is_source(trial, "default"):
         lines += [f"**Evidence:** {line(trial['evidence']['best'])}", ""]
     notes = [f"- _note:_ {line(note)}" for note in trial["notes"]]
     notes += [f"- _replaced (failed the checks):_ {line(what)}" for what in trial["replaced"]]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -19,7 +18,8 @@ from optuna.trial import FrozenTrial, TrialState
 from lgt.direction import Direction, direction_of, is_better
 from lgt.errors import UserError
 from lgt.reporting.text import metric_label
-from lgt.studies import best_trial, counted_trials, open_storage, redact_url, study_direction
+from lgt.studies import best_trial, counted_trials, open_storage, redact_url, sqlite_file, study_direction
+from lgt.vocabulary import is_source
 from tuning_targets import target_label
 
 
@@ -69,15 +69,14 @@ class Run:
         return out
 
     def default_index(self) -> int | None:
-        return next((i for i, t in enumerate(self.trials) if t.user_attrs.get("source") == "default"), None)
+        return next((i for i, t in enumerate(self.trials) if is_source(t.user_attrs, "default")), None)
 
 
 def open_existing(storage_url: str) -> optuna.storages.BaseStorage:
     """Open a storage for reading, without creating an empty SQLite file for a mistyped path."""
-    if storage_url.startswith("sqlite:///"):
-        file = storage_url.removeprefix("sqlite:///").split("?", 1)[0]
-        if file and file != ":memory:" and not Path(file).exists():
-            raise UserError(f"storage {storage_url} does not exist; pass the storage the runs were written to "
+    file = sqlite_file(storage_url)
+    if file is not None and not file.exists():
+        raise UserError(f"storage {storage_url} does not exist; pass the storage the runs were written to "
                             f"(--storage)")
     return open_storage(storage_url)
 

@@ -23,6 +23,7 @@ from lgt.reporting.store import Run
 from lgt.reporting.text import as_float, as_int
 from lgt.reporting.writing import write_whole, write_with
 from lgt.studies import epochs_trained
+from lgt.vocabulary import is_source
 
 Row = dict[str, Any]
 
@@ -88,7 +89,7 @@ def agents_summary(run: Run, llm: float | None) -> Row:
         "llm_seconds_per_round": None if llm is None or not rounds else round(llm / rounds, 2),
         "llm_prompt_eval_seconds": sum_attr(run.trials, "llm_prompt_eval_seconds"),
         "llm_generation_seconds": sum_attr(run.trials, "llm_generation_seconds"),
-        "fallback_rounds": sum(a.get("source") == "fallback" for a in attrs),
+        "fallback_rounds": sum(is_source(a, "fallback") for a in attrs),
         "departed_rounds": sum(bool(a.get("departed")) for a in attrs),
         "gated_rounds": sum(bool(a.get("gated")) for a in attrs),
         "choice_rounds": sum(a.get("departed") is not None for a in attrs),

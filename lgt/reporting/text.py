@@ -8,6 +8,8 @@ import re
 import unicodedata
 from typing import Any
 
+from agents import formatting
+
 # Characters that make markdown structure inline: emphasis, code, links and images, HTML, tables, strikethrough,
 # entities and escapes. `_` only where it can open or close emphasis (not inside a word like breast_cancer).
 _MD_SPECIAL = re.compile(r"[\\`*\[\]<>|!~&#]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
@@ -20,10 +22,8 @@ def metric_label(metric: Any) -> str:
 
 
 def value(v: Any) -> str:
-    """A config value: floats to 4 significant digits, text and booleans as JSON."""
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return json.dumps(v) if isinstance(v, (bool, str)) else str(v)
+    """A config value: numbers as the agents read them (`agents.formatting`), text and booleans as JSON."""
+    return json.dumps(v) if isinstance(v, (bool, str)) else formatting.value(v)
 
 
 def fixed(v: Any, decimals: int) -> str:
