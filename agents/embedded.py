@@ -24,6 +24,7 @@ from typing import IO, TYPE_CHECKING, Any, Self
 import httpx
 
 from agents.llm import LLMSettings
+from lgt import environment
 from lgt.errors import UserError
 
 if TYPE_CHECKING:
@@ -46,8 +47,8 @@ _SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlett
 # and its replies stay schema-valid (tests/agents/test_agent_embedded.py), so the shipped file is converted
 # to it once, into the cache folder; the shipped file stays the source.
 MODEL_FORMAT = "Q4_0"
-CACHE_ENV = "LGT_CACHE_DIR"
-THREADS_ENV = "LGT_LLM_THREADS"
+CACHE_ENV = environment.CACHE_DIR.name
+THREADS_ENV = environment.LLM_THREADS.name
 # LLM calls and training never overlap within a run, so the server may use every core (2 threads read
 # prompts ~1.9x faster than 1 here). LGT_LLM_THREADS=1 suits a machine busy with other work: llama.cpp's
 # threads spin while they wait for each other, and a core taken by another process stalls them.
@@ -59,7 +60,7 @@ CACHE_BYTES = 1536 << 20
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "lgt") / "models"
+    return Path(environment.CACHE_DIR.text() or Path.home() / ".cache" / "lgt") / "models"
 
 
 def model_file(source: Path | None = None, fmt: str = MODEL_FORMAT) -> Path:
@@ -115,13 +116,7 @@ def check_installed() -> None:
 
 def _threads() -> int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    given = os.environ.get(THREADS_ENV)
-    if given:
-        try:
-            return max(1, int(given))
-        except ValueError:
-            raise UserError(f"{THREADS_ENV} must be a whole number of threads, got {given!r}") from None
-    return max(1, cores)
+    return environment.LLM_THREADS.whole_number("threads") or max(1, cores)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

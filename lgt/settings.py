@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from lgt import environment
 from lgt.errors import UserError
 from lgt.runs import check_run_id
 
 
 def results_dir() -> Path:
-    return Path(os.environ.get("LGT_RESULTS_DIR", "results"))
+    return Path(environment.RESULTS_DIR.text() or "results")
 
 
 def default_storage_url() -> str:
@@ -31,9 +31,3 @@ def run_path(run_id: str) -> Path:
         raise UserError(f"run id {run_id!r} would write outside {root}")
     return path
 
-
-def run_dir(run_id: str) -> Path:
-    """`results/<run-id>/`, created; never anywhere else, whatever the run id (or a shared database) says."""
-    path = run_path(run_id)
-    path.mkdir(parents=True, exist_ok=True)
-    return path

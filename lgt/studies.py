@@ -24,7 +24,7 @@ import optuna
 import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
-from lgt import methods, optuna_private
+from lgt import environment, methods, optuna_private
 from lgt.direction import Direction, best_of, direction_of
 from lgt.errors import UserError
 from lgt.runs import RunSpec
@@ -33,16 +33,13 @@ from tuning_targets import Config, Target, TrialResult, target_label
 
 # Workers prove they are alive by a heartbeat on the storage; a trial whose
 # heartbeat is older than the grace period is failed and queued again.
-HEARTBEAT_ENV = "LGT_HEARTBEAT_SECONDS"
+HEARTBEAT_ENV = environment.HEARTBEAT_SECONDS.name
 DEFAULT_HEARTBEAT_SECONDS = 10
 MAX_RETRIES = 3
 
 
 def heartbeat_seconds() -> int:
-    try:
-        return max(1, int(os.environ.get(HEARTBEAT_ENV, DEFAULT_HEARTBEAT_SECONDS)))
-    except ValueError:
-        raise UserError(f"{HEARTBEAT_ENV} must be a whole number of seconds") from None
+    return environment.HEARTBEAT_SECONDS.whole_number("seconds") or DEFAULT_HEARTBEAT_SECONDS
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -268,6 +265,12 @@ def claimed_trials(study: optuna.Study) -> list[FrozenTrial]:
     """Trials holding a slot of the budget: counted, running, or queued to run."""
     return [t for t in study.get_trials(deepcopy=False)
             if t.state in (TrialState.RUNNING, TrialState.WAITING) or is_counted(t)]
+
+
+def release(study: optuna.Study, trial: optuna.Trial) -> None:
+    """Give back a trial that must not run (asked past the budget, or queued once it was spent): never counted."""
+    trial.set_user_attr("surplus", True)
+    study.tell(trial, state=TrialState.FAIL)
 
 
 def fail_stale(study: optuna.Study) -> None:

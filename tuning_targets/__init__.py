@@ -15,11 +15,11 @@ from tuning_targets.registry import (
     takes_models,
     target_label,
 )
-from tuning_targets.space import Config, SearchSpace, config_diff, config_key
+from tuning_targets.space import Config, SearchSpace, config_changes, config_diff, config_key
 from tuning_targets.stepping import FailedRun, ModelRun, TrialRefused, out_of_memory_reason
 from tuning_targets.tabular import check_csv_format
 
 __all__ = ["METRICS", "MODEL_FAMILIES", "TARGET_NAMES", "Config", "EpochRecord", "FailedRun", "ModelRun", "Reporter",
            "SearchSpace", "Target", "TrialRefused", "TrialResult", "check_csv_format", "check_metric",
-           "check_target_name", "config_diff", "config_key", "known_task", "make_target", "out_of_memory_reason",
+           "check_target_name", "config_changes", "config_diff", "config_key", "known_task", "make_target", "out_of_memory_reason",
            "parse_models", "takes_models", "target_label"]

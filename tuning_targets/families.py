@@ -21,10 +21,10 @@ family is what a practitioner would get out of the box.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from lgt import environment
 from lgt.errors import UserError
 from tuning_targets.metrics import Task
 from tuning_targets.space import CategoricalKnob, Config, FloatKnob, IntKnob, Knob
@@ -41,11 +41,11 @@ GB_PATIENCE_STAGES = 2
 LINEAR_MAX_ITER = 1000
 # What a model family's estimated memory may take at most, in bytes (tests lower it); default: the
 # same share of this process's memory as the encoded features may take.
-MAX_MODEL_BYTES_ENV = "LGT_MAX_MODEL_BYTES"
+MAX_MODEL_BYTES_ENV = environment.MAX_MODEL_BYTES.name
 # OpenMP threads a scikit-learn fit may use. One by default: on a CPU shared with other work
 # HistGradientBoosting's threads spin-wait on each other (measured here: 0.16 s on one thread,
 # 4.9 s on two busy cores, for 100 iterations on breast_cancer).
-THREADS_ENV = "LGT_SKLEARN_THREADS"
+THREADS_ENV = environment.SKLEARN_THREADS.name
 # Bytes of one tree node in scikit-learn's Tree (its Node struct), and of one histogram bin of
 # HistGradientBoosting (sum of gradients, sum of hessians, count).
 TREE_NODE_BYTES = 64
@@ -164,13 +164,7 @@ def build_estimator(family: str, config: Config, task: Task, seed: int) -> Any:
 
 
 def sklearn_threads() -> int:
-    text = os.environ.get(THREADS_ENV)
-    if not text:
-        return 1
-    try:
-        return max(1, int(text))
-    except ValueError:
-        raise UserError(f"{THREADS_ENV} must be a whole number of threads, got {text!r}") from None
+    return environment.SKLEARN_THREADS.whole_number("threads") or 1
 
 
 def model_bytes(family: str, config: Config, *, rows: int, features: int, classes: int) -> int:

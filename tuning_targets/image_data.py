@@ -8,12 +8,12 @@ the training images later, so the official test split stays untouched.
 from __future__ import annotations
 
 import gzip
-import os
 import pickle
 from pathlib import Path
 
 import numpy as np
 
+from lgt import environment
 from lgt.errors import UserError
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -24,12 +24,12 @@ CIFAR_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
 
 
 def default_data_dir() -> Path:
-    return Path(os.environ.get("LGT_DATA_DIR", "data"))
+    return Path(environment.DATA_DIR.text() or "data")
 
 
 def offline() -> bool:
     """Tests and air-gapped machines set LGT_OFFLINE=1 so nothing tries the network."""
-    return os.environ.get("LGT_OFFLINE", "") not in ("", "0", "false")
+    return environment.OFFLINE.flag()
 
 
 def load_digits_arrays() -> Arrays:

@@ -597,12 +597,19 @@ def config_key(config: Config) -> str:
     return json.dumps(rounded, sort_keys=True)
 
 
+def config_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """The knobs `after` sets to another value than `before`, as (before, after); before is None for a new knob.
+
+    What a proposal changes, as the Advisor reads it and the change log
+    shows it: `config_diff` without the knobs `after` turns off.
+    """
+    return {k: (before.get(k), v) for k, v in after.items() if before.get(k) != v}
+
+
 def config_diff(before: Config, after: Config) -> dict[str, tuple[Value | None, Value | None]]:
     """Knobs whose value differs, as (before, after); a knob one config holds and the other does not shows None.
 
     On a conditional space switching `model` turns one family's knobs off
     (after: None) and another's on (before: None).
     """
-    diff = {k: (before.get(k), after.get(k)) for k in after if before.get(k) != after.get(k)}
-    diff |= {k: (before[k], None) for k in before if k not in after}
-    return diff
+    return config_changes(before, after) | {k: (before[k], None) for k in before if k not in after}

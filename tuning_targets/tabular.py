@@ -42,11 +42,12 @@ from sklearn.preprocessing import (
 )
 from torch import nn
 
+from lgt import environment
 from lgt.errors import UserError
 from tuning_targets import families
 from tuning_targets.base import ACTIVATIONS, TRAINING_DEFAULTS, class_balance, training_knobs
 from tuning_targets.estimators import ArraySplits, BoostingRun, EstimatorRun, FitRun
-from tuning_targets.families import MAX_MODEL_BYTES_ENV, size_text
+from tuning_targets.families import size_text
 from tuning_targets.space import CategoricalKnob, Condition, Config, FloatKnob, IntKnob, Knob, SearchSpace
 from tuning_targets.stepping import FailedRun, ModelRun, TrialRefused, out_of_memory_reason
 from tuning_targets.torch_target import TorchTarget, activation
@@ -67,7 +68,7 @@ SPLIT_CACHE_SIZE = 16
 # expansion, the selected copy, the float32 tensors). A config beyond it fails as a trial.
 FEATURE_MEMORY_SHARE = 0.25
 # Overrides the bound, in bytes (tests lower it; a shared machine may want less).
-MAX_FEATURE_BYTES_ENV = "LGT_MAX_FEATURE_BYTES"
+MAX_FEATURE_BYTES_ENV = environment.MAX_FEATURE_BYTES.name
 
 
 class Mlp(nn.Module):
@@ -223,7 +224,7 @@ class TabularTarget(TorchTarget):
             n_classes = self._prepare()[3] if self.task == "classification" else 1
             families.check_model_memory(family, config, rows=len(data.x_train), features=int(data.x_train.shape[1]),
                                         classes=n_classes, allowed=max_model_bytes(), bound=_bound_text(
-                                            MAX_MODEL_BYTES_ENV))
+                                            environment.MAX_MODEL_BYTES))
             estimator = families.build_estimator(family, config, self.task, seed)
         except (TrialRefused, MemoryError) as exc:
             reason = f"refused: {exc}" if isinstance(exc, TrialRefused) else out_of_memory_reason(exc)
@@ -370,27 +371,21 @@ def memory_limit_bytes() -> int:
 
 def max_feature_bytes() -> int:
     """The bound on a config's encoded features: `LGT_MAX_FEATURE_BYTES`, else a share of the memory limit."""
-    return _bound(MAX_FEATURE_BYTES_ENV)
+    return _bound(environment.MAX_FEATURE_BYTES)
 
 
 def max_model_bytes() -> int:
     """The bound on a model family's estimated memory: `LGT_MAX_MODEL_BYTES`, else the same share of the limit."""
-    return _bound(MAX_MODEL_BYTES_ENV)
+    return _bound(environment.MAX_MODEL_BYTES)
 
 
-def _bound(env: str) -> int:
-    text = os.environ.get(env)
-    if text:
-        try:
-            return max(1, int(text))
-        except ValueError:
-            raise UserError(f"{env} must be a whole number of bytes, got {text!r}") from None
-    return int(memory_limit_bytes() * FEATURE_MEMORY_SHARE)
+def _bound(variable: environment.Variable) -> int:
+    return variable.whole_number("bytes") or int(memory_limit_bytes() * FEATURE_MEMORY_SHARE)
 
 
-def _bound_text(env: str) -> str:
-    return (f"set by {env}" if os.environ.get(env) else
-            f"{FEATURE_MEMORY_SHARE:.0%} of the memory this process may use; {env} sets it")
+def _bound_text(variable: environment.Variable) -> str:
+    return (f"set by {variable.name}" if variable.text() else
+            f"{FEATURE_MEMORY_SHARE:.0%} of the memory this process may use; {variable.name} sets it")
 
 
 def check_feature_memory(features: pd.DataFrame, poly_degree: int) -> None:
@@ -408,7 +403,7 @@ def check_feature_memory(features: pd.DataFrame, poly_degree: int) -> None:
         return
     grown = (f"poly_degree {poly_degree} would cross {encoded:,} encoded features into {width:,} columns"
              if poly_degree > 1 else f"{encoded:,} encoded features")
-    bound = _bound_text(MAX_FEATURE_BYTES_ENV)
+    bound = _bound_text(environment.MAX_FEATURE_BYTES)
     raise TrialRefused(f"{grown}; {len(features):,} rows of them take {size_text(needed)}, more than the "
                        f"{size_text(allowed)} allowed ({bound})")
 
@@ -522,9 +517,20 @@ def csv_encoding(text: str) -> str:
     except LookupError:
         raise UserError(f"unknown --csv-encoding {text!r}; give a text encoding such as utf-8, latin-1 or "
                         f"cp1252") from None
-    if not getattr(info, "_is_text_encoding", True):  # base64, zlib: codecs that do not decode text
+    if not _is_text_codec(info.name):
         raise UserError(f"--csv-encoding {text!r} is not a text encoding; give one such as utf-8, latin-1 or cp1252")
     return "utf-8-sig" if info.name == "utf-8" else info.name
+
+
+def _is_text_codec(name: str) -> bool:
+    """Whether a codec turns bytes into text: str.encode refuses the others (base64, zlib, rot13) by name."""
+    try:
+        "a".encode(name)
+    except LookupError:
+        return False
+    except UnicodeError:  # a text codec that cannot write "a"
+        pass
+    return True
 
 
 def check_csv_format(sep: str | None, encoding: str | None) -> None:

@@ -30,7 +30,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.modules.dropout import _DropoutNd
 
 from lgt.direction import is_better
 from tuning_targets.metrics import EXTRAS, metric_direction
@@ -61,6 +60,9 @@ CHECK_EVERY = 16
 # Each sample's output does not depend on the batch it is in, so the metrics are the same.
 EVAL_BATCH = {"cuda": 2048}
 EVAL_BATCH_DEFAULT = 256
+# The dropout layers whose rate the `dropout` knob moves during a run: torch's public classes (all of its private
+# `_DropoutNd`'s subclasses).
+DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -275,7 +277,7 @@ class TrainingRun(ModelRun):
         self.aug_gen = torch.Generator(device=self.device).manual_seed(seed)
         self.augment = augment
         self.n_params = sum(p.numel() for p in self.model.parameters())
-        self._dropouts = [m for m in self.model.modules() if isinstance(m, _DropoutNd)]
+        self._dropouts = [m for m in self.model.modules() if isinstance(m, DROPOUTS)]
         self.config: dict[str, Any] = dict(config) if config is not None else dataclasses.asdict(self.settings)
         self._config_given = config is not None
         self.setters = dict(setters or {})
