@@ -1,16 +1,19 @@
 """The LGT loop for parallel rounds: K proposals per round, trained by workers.
 
     setup -> dispatch -> evaluate_batch -> [optimize every K rounds] -> advise_batch -> dispatch ...
-                                  \\-> report, once the trial budget is spent
+                                  \\-> report, once the trial or the epoch budget is spent
 
 Round 1 is the default config alone, as in the serial loop, so every method
 starts from the same trial and the Advisor has evidence before it spreads
 bets. `dispatch` queues the round's configs in the Optuna study (with the
 proposals as user attrs) and waits for workers to finish them; it queues
 nothing a crash already queued, so a restarted driver picks up where it
-stopped. The Evaluator judges each round's best trial against the best so
-far (one call per round, not per trial); the Advisor sees every trial of the
-batch in the record.
+stopped. Workers stop once the run's budget is spent, epochs included (as
+the serial loop stops, `rounds.budget_spent`); the dispatcher then stops
+waiting for the round's trials no worker will run, and the round holds the
+trials that ran. The Evaluator judges each round's best trial against the
+best so far (one call per round, not per trial); the Advisor sees every
+trial of the batch in the record.
 """
 
 from __future__ import annotations
@@ -36,7 +39,6 @@ def build_batch_graph() -> StateGraph[TuningState, Deps, TuningState, TuningStat
     graph.add_edge(START, "setup")
     graph.add_edge("setup", "dispatch")
     graph.add_edge("dispatch", "evaluate")
-    graph.add_conditional_edges("evaluate", after_batch, ["report", "optimize", "advise"])
     graph.add_edge("advise", "dispatch")
     return graph
 
@@ -50,7 +52,7 @@ def batch_setup(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
 
 
 def dispatch(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
-    """Queue the round's configs for workers and wait for all of them."""
+    """Queue the round's configs for workers and wait for them (all, or those that ran once the budget is spent)."""
     deps = runtime.context
     assert deps.dispatcher is not None, "parallel rounds need a dispatcher"
     batch = state["pending_batch"] or []
@@ -61,19 +63,27 @@ def dispatch(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps.progress.on_message(f"round {state['round']} ({len(state['trials'])}/{state['budget']} trials done): "
                              f"queued {len(batch)} for workers")
     results = deps.dispatcher.collect(state["round"], len(batch), deps.progress)
-    return {"batch_results": [{"number": number, **result} for number, result in results],
+    return {"batch_results": [{"slot": slot, "number": number, **result} for slot, number, result in results],
             "llm_usage_recorded": usage}
 
 
 def evaluate_batch(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    """Record the round's trials that ran, judge its best against the best so far, and count their epochs."""
     deps = runtime.context
     trials = list(state["trials"])
     best = rounds.best_record(state)
+    batch = state["pending_batch"] or []
     entries: list[TrialRecord] = []
-    for slot, (candidate, result) in enumerate(zip(state["pending_batch"] or [], state["batch_results"] or [])):
-        entry = rounds.new_record(deps, state["round"], {**candidate, "slot": slot}, result)
+    for result in state["batch_results"] or []:
+        slot = int(result["slot"])
+        entry = rounds.new_record(deps, state["round"], {**batch[slot], "slot": slot}, result)
         entry["number"] = int(result["number"])
         entries.append(entry)
+    update: dict[str, Any] = {"round": state["round"] + 1, "pending_batch": None, "batch_results": None,
+                              "epochs_used": state.get("epochs_used", 0) + sum(e["epochs_trained"] for e in entries),
+                              "feedback": "; ".join(n for e in entries for n in e.get("notes", [])) or None}
+    if not entries:  # the budget was spent before any worker took a trial of the round
+        return update
     top = best_trial(entries, deps.metric)
     judged = top or entries[0]
     judged["verdict"] = verdict = rounds.judge(deps, judged, best, state)
@@ -82,18 +92,9 @@ def evaluate_batch(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]
         deps.progress.on_verdict(entry)
     new_trials = [*trials, *entries]
     improved = top is not None and rounds.is_new_best(deps, top, best)
-    return {
-        "trials": new_trials, "round": state["round"] + 1,
-        "best": new_trials.index(top) if improved and top is not None else state.get("best"),
-        "pending_batch": None, "batch_results": None, "last_verdict": verdict,
-        "pick_prior": scoring.folded(state.get("pick_prior"), [verdict.get("scores") or {}]),
-        "feedback": "; ".join(n for e in entries for n in e.get("notes", [])) or None}
-
-
-def after_batch(state: TuningState, runtime: Runtime[Deps]) -> str:
-    if len(state["trials"]) >= state["budget"]:
-        return "report"
-    return "optimize" if rounds.optimize_now(runtime.context, state["round"] - 1) else "advise"
+    return update | {
+        "trials": new_trials, "best": new_trials.index(top) if improved and top is not None else state.get("best"),
+        "last_verdict": verdict, "pick_prior": scoring.folded(state.get("pick_prior"), [verdict.get("scores") or {}])}
 
 
 def advise_batch(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:

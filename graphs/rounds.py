@@ -24,7 +24,8 @@ from graphs import words
 from graphs.proposals import Candidate, perturb
 from graphs.state import Deps, TuningState
 from lgt.direction import is_better
-from tuning_targets import Config, SearchSpace, config_diff
+from lgt.vocabulary import is_source
+from tuning_targets import Config, SearchSpace, config_changes
 
 NO_VERDICT = "(no verdict from the Evaluator; judged by the numbers)"
 
@@ -107,7 +108,7 @@ def nudge(candidate: Candidate, space: SearchSpace, base: Config, tried: set[str
     """A proposal that repeats a config already run, moved to an untried one (resampling a knob, then more)."""
     config, moved = perturb(space, candidate.config, tried, rng)
     candidate.config = config
-    candidate.changes = {k: new for k, (_, new) in config_diff(base, config).items() if new is not None}
+    candidate.changes = {k: new for k, (_, new) in config_changes(base, config).items()}
     candidate.source = "advisor+perturbed"
     candidate.notes = [*candidate.notes, f"perturbed {', '.join(moved)} to avoid repeating a config"]
     return candidate
@@ -164,11 +165,26 @@ def report(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
 
 
 def add_shared_nodes(graph: StateGraph[TuningState, Deps, TuningState, TuningState]) -> None:
-    """The nodes both loops share: the Optimizer's rewrite (then the Advisor) and the end of the run."""
+    """What both loops share after `evaluate`: the stopping rule, the Optimizer's rewrite (then the Advisor), the end."""
     graph.add_node("optimize", optimize)
     graph.add_node("report", report)
+    graph.add_conditional_edges("evaluate", after_round, ["report", "optimize", "advise"])
     graph.add_edge("optimize", "advise")
     graph.add_edge("report", END)
+
+
+def budget_spent(state: TuningState, deps: Deps) -> bool:
+    """The one stopping rule of both loops: the trial budget is spent, or the epoch budget (A/B branches count)."""
+    return len(state["trials"]) >= state["budget"] or (
+        deps.epoch_budget is not None and state.get("epochs_used", 0) >= deps.epoch_budget)
+
+
+def after_round(state: TuningState, runtime: Runtime[Deps]) -> str:
+    """After a round is judged: the report once the budget is spent, else the Optimizer every K rounds, else the Advisor."""
+    deps = runtime.context
+    if budget_spent(state, deps):
+        return "report"
+    return "optimize" if optimize_now(deps, state["round"] - 1) else "advise"
 
 
 def stop_if_llm_is_down(state: TuningState, deps: Deps) -> None:
@@ -179,8 +195,8 @@ def stop_if_llm_is_down(state: TuningState, deps: Deps) -> None:
     continues from here once the endpoint answers again.
     """
     limit = deps.stop_after_fallbacks
-    recent = [t for t in state["trials"][deps.session_start:] if t.get("source") != "default"][-(limit or 1):]
-    if not limit or len(recent) < limit or any(t.get("source") != "fallback" for t in recent):
+    recent = [t for t in state["trials"][deps.session_start:] if not is_source(t, "default")][-(limit or 1):]
+    if not limit or len(recent) < limit or not all(is_source(t, "fallback") for t in recent):
         return
     why = next((n for n in reversed(recent[-1].get("notes") or []) if "failed" in n), "the Advisor failed")
     raise EndpointDown(f"the LLM failed in the last {limit} rounds ({why[:200]}); the run is saved: continue it "

@@ -20,7 +20,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from agents.records import TrialRecord
 from graphs.state import Progress
-from lgt.studies import fail_stale, is_counted, trial_attrs
+from lgt.runs import RunSpec
+from lgt.studies import budget_spent, fail_stale, is_counted, release, trial_attrs
 from tuning_targets import Target, TrialResult
 
 # Record keys stored under the same name as trial attrs, beside the proposal (the record's `changes`).
@@ -89,32 +90,49 @@ class StudyDispatcher:
     since Optuna freezes a finished trial's attributes.
     """
 
-    def __init__(self, study: optuna.Study, target: Target, method: str, *, poll: float = 1.0,
-                 hint: str = "") -> None:
-        self.study, self.target, self.method, self.poll, self.hint = study, target, method, poll, hint
+    def __init__(self, study: optuna.Study, spec: RunSpec, *, poll: float = 1.0, hint: str = "") -> None:
+        self.study, self.spec, self.poll, self.hint = study, spec, poll, hint
 
     def _round(self, round_number: int) -> list[FrozenTrial]:
         return [t for t in self.study.get_trials(deepcopy=False) if t.user_attrs.get("round") == round_number]
 
     def submit(self, round_number: int, candidates: list[dict[str, Any]], first_attrs: dict[str, Any]) -> None:
-        if self._round(round_number):
-            return  # queued before a restart
+        """Queue the round's slots that are not queued yet: a driver killed halfway through queued only some."""
+        queued = {t.user_attrs.get("slot") for t in self._round(round_number)}
         for slot, candidate in enumerate(candidates):
-            attrs = {"method": self.method, "round": round_number, "slot": slot, **proposal_attrs(candidate)}
+            if slot in queued:
+                continue
+            attrs = {"method": self.spec.method, "round": round_number, "slot": slot, **proposal_attrs(candidate)}
             self.study.enqueue_trial(candidate["config"], user_attrs=attrs | (first_attrs if slot == 0 else {}))
 
-    def collect(self, round_number: int, size: int, progress: Progress) -> list[tuple[int, dict[str, Any]]]:
+    def collect(self, round_number: int, size: int, progress: Progress) -> list[tuple[int, int, dict[str, Any]]]:
+        """The round's finished slots, once all are done, or once the budget is spent and none still runs.
+
+        Workers stop at the run's budget (`lgt.studies.budget_spent`, the
+        rule they read too), so a slot still queued then would wait forever:
+        it is released (failed as ``surplus``, never counted), and the round
+        is what ran.
+        """
         said = -1
         while True:
             fail_stale(self.study)
-            done = {t.user_attrs["slot"]: t for t in self._round(round_number) if is_counted(t)}
-            if len(done) >= size:
-                return [(done[slot].number, _result(done[slot])) for slot in range(size)]
+            trials = self._round(round_number)
+            done = {int(t.user_attrs["slot"]): t for t in trials if is_counted(t)}
+            if len(done) >= size or (budget_spent(self.study, self.spec)
+                                     and not any(t.state == TrialState.RUNNING for t in trials)):
+                self._release_queued(trials)
+                return [(slot, done[slot].number, _result(done[slot])) for slot in sorted(done)]
             if len(done) != said:
                 progress.on_message(f"  waiting for workers: {len(done)}/{size} of round {round_number} done"
                                     + (f" ({self.hint})" if self.hint and said < 0 else ""))
                 said = len(done)
             time.sleep(self.poll)
+
+
+    def _release_queued(self, trials: list[FrozenTrial]) -> None:
+        """Take the round's trials still queued off the queue, as a worker releases a trial past the budget."""
+        for _ in [t for t in trials if t.state == TrialState.WAITING]:
+            release(self.study, self.study.ask())
 
 
 def _result(trial: FrozenTrial) -> dict[str, Any]:

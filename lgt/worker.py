@@ -46,6 +46,7 @@ from lgt.studies import (
     finish_trial,
     load_study,
     open_storage,
+    release,
     trial_attrs,
 )
 from tuning_targets import Config, Reporter, Target, TrialResult
@@ -81,11 +82,6 @@ def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
     finally:
         stop.set()
         thread.join()
-
-
-def release(study: optuna.Study, trial: optuna.Trial) -> None:
-    trial.set_user_attr("surplus", True)
-    study.tell(trial, state=TrialState.FAIL)
 
 
 def work(study: optuna.Study, target: Target, spec: RunSpec, observer: RunObserver, *,

@@ -181,3 +181,47 @@ def test_killed_driver_resumes_from_the_postgres_checkpoint_without_repeating_a_
     assert not (run_dir / "checkpoint.db").exists(), "checkpoints live in PostgreSQL"
     assert "Round 4" in (run_dir / "changelog.md").read_text()
     assert "guidance v1" not in log.read_text(), "the resumed driver kept --optimize-every 0"
+
+
+def test_parallel_2_with_an_epoch_budget_and_two_workers_runs_to_the_end(postgres_url: str, tmp_path: Path) -> None:
+    """`lgt tune --parallel 2 --epoch-budget E` with two `lgt worker`s ends, as the serial loop does (issue 19.4).
+
+    Workers stop once E epochs were trained; a slot of the last round that
+    no worker took by then is released, not waited for, and the driver ends.
+    Whether the second worker takes round 2's last slot before the budget
+    runs out is a race; either way the run ends with nothing left queued.
+    """
+    llm = ScriptedLLM()  # free proposals move x; every trial keeps the default 2 epochs
+    results, log = tmp_path / "results", tmp_path / "driver.log"
+    logs = [tmp_path / "w1.log", tmp_path / "w2.log"]
+    workers: list[subprocess.Popen[bytes]] = []
+    with serve(llm) as base_url:
+        driver = start_driver(postgres_url, base_url, results, log, "--target", "synthetic:0.5", "--trials", "8",
+                              "--parallel", "2", "--epoch-budget", "4", "--optimize-every", "0",
+                              "--run-id", "epochs", "--proposer", "llm")
+        storage = open_storage(postgres_url)
+        deadline = time.monotonic() + 90
+        while not workers and time.monotonic() < deadline:
+            time.sleep(0.2)
+            try:
+                optuna.load_study(study_name="epochs", storage=storage)
+            except KeyError:
+                continue
+            workers.extend(start_worker(postgres_url, "epochs", w) for w in logs)
+        try:
+            assert driver.wait(timeout=120) == 0, log.read_text()
+        except subprocess.TimeoutExpired:
+            driver.kill()
+            pytest.fail(f"the driver did not end:\n{log.read_text()}")
+        wait_all(workers, logs)
+
+    study = optuna.load_study(study_name="epochs", storage=storage)
+    counted = counted_trials(study)
+    assert not [t for t in study.trials if t.state in (TrialState.WAITING, TrialState.RUNNING)]
+    assert all(t.user_attrs.get("surplus") for t in study.trials if t not in counted)
+    epochs = sum(len(t.user_attrs["history"]) for t in counted)
+    assert 4 <= epochs <= 6  # the budget, or over it by the one trial a second worker started alongside
+    assert rounds_of(study)[1] == 1 and set(rounds_of(study)) == {1, 2} and len(counted) in (2, 3)
+    assert Counter(agent for agent, _ in llm.requests)["advisor_batch"] == 1, "no round after the budget was spent"
+    changelog = (results / "epochs" / "changelog.md").read_text()
+    assert "Round 2" in changelog
