@@ -159,12 +159,18 @@ class LLMClient:
     ``http`` is the same httpx client the chat model sends through; menu
     mode uses it for the embedded server's scoring route (`agents.scoring`),
     so tests that fake the HTTP layer fake that route too.
+
+    Frozen means no field is reassigned; two fields are live objects that
+    change as calls are made: ``timings``, which the response hook of
+    ``http`` overwrites with each reply's server timings (see `Timings`),
+    and ``http`` itself (its connection pool). A client is shared by the
+    agents of one run, which call one at a time.
     """
 
     chat: ChatOpenAI
     mode: Literal["json_schema", "json_mode"]
     secrets: tuple[str, ...] = field(default=(), repr=False)
-    timings: Timings = field(default_factory=Timings, repr=False)
+    timings: Timings = field(default_factory=Timings, repr=False)  # mutable on purpose: the last reply's timings
     http: httpx.Client | None = field(default=None, repr=False)
     embedded: bool = False
 

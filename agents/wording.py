@@ -49,7 +49,7 @@ def _spoken(knob: str) -> list[str]:
     return [knob, words, knob.replace("_", "-"), *ALIASES.get(knob, ())]
 
 
-def is_words(text: str, *, max_chars: int, knobs: Sequence[str] = (), echoes: Sequence[str] = ()) -> list[str]:
+def word_problems(text: str, *, max_chars: int, knobs: Sequence[str] = (), echoes: Sequence[str] = ()) -> list[str]:
     """Problems with `text` as prose: too short or long, too few words, mostly symbols or numbers.
 
     Knob names and numbers are not words: "learning_rate=0.15; epochs:17"
@@ -321,7 +321,7 @@ def diagnosis_claims(text: str, raised: Sequence[str]) -> list[str]:
 def check_reason(text: str, changes: Mapping[str, tuple[Any, Any]], knobs: Mapping[str, Mapping[str, Any]],
                  *, max_chars: int, facts: set[float] | None = None, echoes: Sequence[str] = ()) -> list[str]:
     """Every check a reason (or an expected effect) must pass; `facts`: the numbers it may cite (None: any)."""
-    return [*is_words(text, max_chars=max_chars, knobs=list(knobs), echoes=echoes), *one_sentence(text),
+    return [*word_problems(text, max_chars=max_chars, knobs=list(knobs), echoes=echoes), *one_sentence(text),
             *says_nothing(text, list(knobs)),
             *unknown_knobs(text, list(knobs)), *contradictions(text, changes, knobs),
             *([] if facts is None else ungrounded(text, facts | grounding(*changes.values()))),
@@ -353,7 +353,7 @@ def check_step(knob: str, direction: str, reason: str, knobs: Mapping[str, Mappi
             step.append(f"{target!r} is not a choice of {knob}")
     said = _direction_of(reason, knob)
     way = {"increase": "up", "decrease": "down"}.get(direction)
-    reason_problems = [*is_words(reason, max_chars=max_chars, knobs=list(knobs), echoes=echoes), *one_sentence(reason),
+    reason_problems = [*word_problems(reason, max_chars=max_chars, knobs=list(knobs), echoes=echoes), *one_sentence(reason),
                        *says_nothing(reason, list(knobs)), *unknown_knobs(reason, list(knobs)), *out_of_range(reason, knobs),
                        *([] if facts is None else ungrounded(reason, facts))]
     if way and said and way not in said:
@@ -364,6 +364,6 @@ def check_step(knob: str, direction: str, reason: str, knobs: Mapping[str, Mappi
 def check_guidance(text: str, knobs: Mapping[str, Mapping[str, Any]], *, max_chars: int) -> list[str]:
     """Guidance must be words (each rule a line), name only knobs that exist, and keep their values in range."""
     copied = ["copies the prompt or JSON, not rules"] if any(c in text for c in "{}|") else []
-    return [*is_words(text, max_chars=max_chars, knobs=list(knobs)), *copied, *says_nothing(text, list(knobs)),
+    return [*word_problems(text, max_chars=max_chars, knobs=list(knobs)), *copied, *says_nothing(text, list(knobs)),
             *unknown_knobs(text, list(knobs)), *out_of_range(text, knobs)]
 

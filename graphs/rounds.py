@@ -19,7 +19,7 @@ from langgraph.runtime import Runtime
 from agents import AgentFailure, EndpointDown, Verdict, diagnose, scoring, summarize_curve
 from agents.records import TrialRecord, scored_value
 from agents.schemas import REASON_CHARS
-from agents.wording import is_words, says_nothing
+from agents.wording import says_nothing, word_problems
 from graphs import words
 from graphs.proposals import Candidate, perturb
 from graphs.state import Deps, TuningState
@@ -150,7 +150,7 @@ def optimize(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
         return folded
     version = {"version": len(state["guidance_history"]) + 1, "after_round": state["round"] - 1,
                "guidance": guidance.guidance, "reason": guidance.reason_for_change}
-    if guidance.rules is None and (is_words(guidance.reason_for_change, max_chars=REASON_CHARS,
+    if guidance.rules is None and (word_problems(guidance.reason_for_change, max_chars=REASON_CHARS,
                                             knobs=list(deps.target.space.knobs))
                                    or says_nothing(guidance.reason_for_change, list(deps.target.space.knobs))):
         version["reason"] = "(no reason that passed the checks)"

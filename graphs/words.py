@@ -24,13 +24,13 @@ from agents.wording import (
     check_step,
     diagnosis_claims,
     grounding,
-    is_words,
     move,
     out_of_range,
     outcome_claims,
     says_nothing,
     ungrounded,
     unknown_knobs,
+    word_problems,
 )
 from graphs.evidence import (
     BY_LGT,
@@ -128,7 +128,7 @@ def checked_verdict(verdict: dict[str, Any], newest: TrialRecord, best: TrialRec
     said = echoes(metric)
     analysis = verdict.get("analysis") or ""
     raised = flags(newest.get("diagnostics") or diagnose(newest, metric))  # type: ignore[arg-type]
-    problems = [*is_words(analysis, max_chars=ANALYSIS_CHARS, knobs=list(knobs), echoes=said),
+    problems = [*word_problems(analysis, max_chars=ANALYSIS_CHARS, knobs=list(knobs), echoes=said),
                 *says_nothing(analysis, list(knobs)), *diagnosis_claims(analysis, raised),
                 *(["copies the prompt or JSON, not sentences"] if any(c in analysis for c in "{}|") else []),
                 *unknown_knobs(analysis, list(knobs)), *ungrounded(analysis, facts), *out_of_range(analysis, knobs),

@@ -567,7 +567,7 @@ def _saver(url: str | None) -> BaseCheckpointSaver[Any]:
         saver = PostgresSaver(pg)
         saver.setup()
         return saver
-    path = sqlite_file(url) if url is not None else None
+    path = sqlite_file(url)
     if path is not None:
         import sqlite3
 
@@ -598,7 +598,7 @@ def _study_lock(url: str | None, study: str) -> Iterator[None]:
         finally:
             engine.dispose()
         return
-    path = sqlite_file(url) if url is not None else None
+    path = sqlite_file(url)
     if path is None:
         yield
         return

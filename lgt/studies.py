@@ -83,9 +83,12 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         raise UserError(f"storage {redact_url(url)} does not open: {detail}") from None
 
 
-def sqlite_file(url: str) -> Path | None:
-    """The file behind an SQLite URL; None for other databases and in-memory SQLite."""
-    if not url.startswith("sqlite"):
+def sqlite_file(url: str | None) -> Path | None:
+    """The file behind an SQLite URL; None for other databases, in-memory SQLite and no URL.
+
+    The one place an SQLite URL becomes a path (leases, outputs, artifacts, the sampler's checkpoints all ask here).
+    """
+    if url is None or not url.startswith("sqlite"):
         return None
     try:
         database = sqlalchemy.engine.make_url(url).database

@@ -60,8 +60,9 @@ CHECK_EVERY = 16
 # Each sample's output does not depend on the batch it is in, so the metrics are the same.
 EVAL_BATCH = {"cuda": 2048}
 EVAL_BATCH_DEFAULT = 256
-# The dropout layers whose rate the `dropout` knob moves during a run: torch's public classes (all of its private
-# `_DropoutNd`'s subclasses).
+# The dropout layers whose rate the `dropout` knob moves during a run: torch's public classes, listed by name
+# (they are the subclasses of torch's private `_DropoutNd`, which is deliberately not imported or tested against:
+# no private torch API is used here).
 DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
 
 

@@ -33,6 +33,11 @@ _IMAGE = re.compile(r"^!\[(?P<alt>[^\]]*)\]\((?P<file>[\w.-]+\.png)\)$")
 
 # Per storage object: the note text each (study, trial number or None) last had, as read or written by this
 # process. A run's driver publishes many times; only the first publish reads the stored notes back.
+# Module state on purpose: what it caches is a fact about the storage object (what this process last saw in it),
+# so it is keyed by that object and dies with it (weak keys). The publishers (`lgt.reporting.publish`, called
+# from recorder callbacks, the sampler and `lgt report`) each hold the storage, not a shared owner; an owner
+# object passed to all of them would be this dictionary under another name, and one created per caller would
+# read every note back again.
 _known: weakref.WeakKeyDictionary[optuna.storages.BaseStorage, dict[tuple[str, int | None], str]] = (
     weakref.WeakKeyDictionary())
 

@@ -13,9 +13,9 @@ from agents.wording import (
     check_step,
     contradictions,
     grounding,
-    is_words,
     outcome_claims,
     ungrounded,
+    word_problems,
 )
 from tuning_targets import make_target
 
@@ -50,7 +50,7 @@ def test_sentences_a_careful_engineer_writes_stand(text: str, changes: dict[str,
                                   "maximize val accuracy",
                                   "learning_rate=0.15, batch_size:256; epochs:17; momentum:1; weight_decay:1.38;"])
 def test_texts_that_are_not_words_fail(text: str) -> None:
-    assert is_words(text, max_chars=360, knobs=list(KNOBS), echoes=["maximize val accuracy"])
+    assert word_problems(text, max_chars=360, knobs=list(KNOBS), echoes=["maximize val accuracy"])
 
 
 def test_numbers_must_come_from_the_evidence() -> None:

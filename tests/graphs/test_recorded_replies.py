@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from scripted_llm import SECRET, ScriptedLLM
 
-from agents.wording import check_guidance, contradictions, is_words
+from agents.wording import check_guidance, contradictions, word_problems
 from lgt.tune import TuneRequest, run_tune
 from tuning_targets import make_target
 
@@ -47,16 +47,16 @@ def problems_in(changelog: str) -> list[str]:
             knob, old, new, reason = row.group(1), _value(row.group(2)), _value(row.group(3)), row.group(4)
             if reason != "-" and not reason.startswith(BY_LGT):
                 found += [f"{knob}: {p}" for p in contradictions(reason, {knob: (old, new)}, KNOBS)]
-                found += [f"{knob}: {p}" for p in is_words(reason, max_chars=200, knobs=list(KNOBS))]
+                found += [f"{knob}: {p}" for p in word_problems(reason, max_chars=200, knobs=list(KNOBS))]
         for head in ("**Why (the Advisor):** ", "**Expected:** ", "**Verdict:** new best. ",
                      "**Verdict:** not better than the best so far. "):
             if line.startswith(head):
                 text = line.removeprefix(head)
                 if text and not text.startswith(("(no verdict", BY_LGT)):
-                    found += [f"{head.strip()} {p}: {text}" for p in is_words(text, max_chars=300, knobs=list(KNOBS))]
+                    found += [f"{head.strip()} {p}: {text}" for p in word_problems(text, max_chars=300, knobs=list(KNOBS))]
         step = re.fullmatch(r"- `(\w+)`: (.+?) \(confidence [\d.]+\) - (.*)", line)
         if step and not step.group(3).startswith(BY_LGT):
-            found += [f"gradient {step.group(1)}: {p}" for p in is_words(step.group(3), max_chars=200,
+            found += [f"gradient {step.group(1)}: {p}" for p in word_problems(step.group(3), max_chars=200,
                                                                           knobs=list(KNOBS))]
         guidance = re.fullmatch(r"\*\*Guidance rewritten \(v\d+\):\*\* (.*)", line)
         if guidance:
