@@ -95,9 +95,7 @@ def run_baseline(request: BaselineRequest, observer: RunObserver | None = None) 
         method = methods.get(request.method)
         budget = method.budget(request.trials)
         run_id = request.run_id or new_run_id(request.target, request.method, request.seed)
-        spec = RunSpec(run_id, request.target, request.method, request.seed, budget, request.data_dir,
-                       request.target_column, request.task, request.epoch_budget, request.csv_sep,
-                       request.csv_encoding, models=request.models, metric=request.metric)
+        spec = RunSpec.of(request, run_id, request.method, budget)
         folder = request.out_dir or run_path(run_id)
         if not request.create_only:
             check_folder(folder)

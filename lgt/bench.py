@@ -28,6 +28,7 @@ from lgt import leases, methods
 from lgt.baselines import BaselineRequest, run_baseline
 from lgt.errors import UserError
 from lgt.observer import RunObserver
+from lgt.options import AGENTS, OPTIONS, AgentsOptions, check_fields
 from lgt.outputs import CannotWrite, check_folder, check_storage, file_writes
 from lgt.reporting import describe_machine, write_bench_report
 from lgt.reporting.text import one_line
@@ -36,7 +37,6 @@ from lgt.runs import (
     RunSpec,
     bench_study_name,
     check_csv_options,
-    check_epoch_budget,
     check_models_and_metric,
     check_run_id,
     check_seed,
@@ -53,25 +53,23 @@ WAIT_POLL_SECONDS = 1.0  # how often a bench looks at the cells another process 
 
 
 @dataclass
-class BenchRequest:
+class BenchRequest(AgentsOptions):
+    """A bench: targets, methods, a budget and seeds; the run options every cell gets; the agents' options
+    (`lgt.options.AgentsOptions`, as for `lgt tune`) for its agents methods."""
+
     targets: list[str]
     methods: list[str]
     trials: int
     seeds: list[int]
-    storage: str | None = None
-    data_dir: str | None = None
-    target_column: str | None = None
-    llm_model: str | None = None
-    llm_base_url: str | None = None
-    optimize_every: int = 3
-    words: str = "auto"  # how the LGT runs' agents word things (see `lgt.tune.WORDS`)
+    storage: str | None = OPTIONS["storage"].field()
+    data_dir: str | None = OPTIONS["data_dir"].field()
+    target_column: str | None = OPTIONS["target_column"].field()
     bench_id: str | None = None
-    adapt: str = "trial"
-    epoch_budget: int | None = None
-    csv_sep: str | None = None  # for the csv: targets; default: detected per file
-    csv_encoding: str | None = None
-    models: str | None = None  # model families of the tabular targets (default: all); see `lgt.runs.RunRequest`
-    metric: str | None = None  # what every run tunes (default: accuracy or MAE by task)
+    epoch_budget: int | None = OPTIONS["epoch_budget"].field()
+    csv_sep: str | None = OPTIONS["csv_sep"].field()  # for the csv: targets; default: detected per file
+    csv_encoding: str | None = OPTIONS["csv_encoding"].field()
+    models: str | None = OPTIONS["models"].field()  # model families of the tabular targets (default: all)
+    metric: str | None = OPTIONS["metric"].field()  # what every run tunes (default: accuracy or MAE by task)
 
     def check(self) -> None:
         if not self.targets:
@@ -87,7 +85,7 @@ class BenchRequest:
         for seed in self.seeds:
             check_seed(seed)
         check_trials(self.trials)
-        check_epoch_budget(self.epoch_budget)
+        check_fields(self)  # the epoch budget and the agents' options, as `lgt tune` checks them
         if self.adapt == "epoch" and self.epoch_budget is None:
             raise UserError("--adapt epoch compares methods on epochs: give --epoch-budget E as well")
         if self.bench_id is not None:
@@ -121,8 +119,14 @@ def _measured(request: BenchRequest) -> dict[str, Any]:
     """The settings beyond targets, methods, budget and seeds that change what a cell measures."""
     models = None if request.models is None else ",".join(parse_models(request.models))
     return {"target_column": request.target_column, "csv_sep": request.csv_sep, "csv_encoding": request.csv_encoding,
-            "llm_model": request.llm_model, "words": None if request.words == "auto" else request.words,
+            "llm_model": request.llm_model, "words": _given(request, "words"), "candidates": _given(request, "candidates"),
             "models": models, "metric": request.metric}
+
+
+def _given(request: BenchRequest, name: str) -> Any:
+    """An option's value, or None when it is the default (a bench that leaves it keeps its id)."""
+    value = getattr(request, name)
+    return None if value == OPTIONS[name].default else value
 
 
 study_name = bench_study_name
@@ -220,7 +224,8 @@ def _check_same_settings(storage: optuna.storages.BaseStorage, request: BenchReq
     if request.metric is not None or default_metric is not None:  # the metric in effect, given or by default
         wanted["--metric"] = (spec.metric, request.metric or default_metric)
     if takes_models(cell.target):
-        given = RunSpec(cell.name, cell.target, cell.method, cell.seed, 1, models=request.models).models
+        given = RunSpec(run_id=cell.name, target=cell.target, method=cell.method, seed=cell.seed, trials=1,
+                        models=request.models).models
         if request.models is None and "models" not in study.user_attrs and spec.models != given:
             raise UserError(f"bench {bench_id} ran {one_line(target_label(cell.target))} with the MLP alone (run "
                             f"{cell.name}, from before model families; --models now defaults to all): continue it "
@@ -228,8 +233,8 @@ def _check_same_settings(storage: optuna.storages.BaseStorage, request: BenchReq
         wanted["--models"] = (spec.models, given)
     if method.is_agents:
         attrs = study.user_attrs
-        wanted |= {"--adapt": (attrs.get("adapt", request.adapt), request.adapt),
-                   "--optimize-every": (attrs.get("optimize_every", request.optimize_every), request.optimize_every)}
+        wanted |= {OPTIONS[name].flag: (attrs.get(name, getattr(request, name)), getattr(request, name))
+                   for name in ("adapt", "optimize_every", "candidates")}
     for flag, (stored, given) in wanted.items():
         if stored != given:
             raise UserError(f"bench {bench_id} was run with {flag} {_shown(stored)} (run {cell.name}), not "
@@ -251,6 +256,8 @@ def _llm_once(request: BenchRequest, observer: RunObserver) -> Iterator[LLMSetti
 
 
 DONE, BUSY = "done", "busy"
+# The run options a bench hands every cell as it was given them.
+_PASSED = ("data_dir", "target_column", "epoch_budget", "csv_sep", "csv_encoding", "models", "metric")
 
 
 def _state(storage_url: str, storage: optuna.storages.BaseStorage, name: str) -> tuple[str, optuna.Study | None]:
@@ -292,23 +299,15 @@ def _run_one(request: BenchRequest, storage: optuna.storages.BaseStorage, storag
             return BUSY if cleared == "busy" else DONE  # another process's run now, or a failed run with trials
     resume = cell.name if state == "resumable" else None
     out_dir = folder / "runs" / cell.name.removeprefix(bench_id + ".")
+    common: dict[str, Any] = {"target": cell.target, "trials": request.trials, "seed": cell.seed,
+                              "storage": storage_url, "resume": resume, "run_id": cell.name, "out_dir": out_dir,
+                              **{name: getattr(request, name) for name in _PASSED}}
     try:
         if methods.get(cell.method).is_agents:
-            run_tune(TuneRequest(method=cell.method, target=cell.target, trials=request.trials, seed=cell.seed,
-                                 storage=storage_url, data_dir=request.data_dir,
-                                 target_column=request.target_column, optimize_every=request.optimize_every,
-                                 resume=resume, run_id=cell.name, out_dir=out_dir, adapt=request.adapt,
-                                 epoch_budget=request.epoch_budget, csv_sep=request.csv_sep,
-                                 csv_encoding=request.csv_encoding, words=request.words, models=request.models,
-                                 metric=request.metric),
+            run_tune(TuneRequest(method=cell.method, **common, **{name: getattr(request, name) for name in AGENTS}),
                      observer, client_factory=client_factory, llm=llm)
         else:
-            run_baseline(BaselineRequest(target=cell.target, method=cell.method, trials=request.trials,
-                                         seed=cell.seed, storage=storage_url, data_dir=request.data_dir,
-                                         target_column=request.target_column, resume=resume, run_id=cell.name,
-                                         out_dir=out_dir, epoch_budget=request.epoch_budget,
-                                         csv_sep=request.csv_sep, csv_encoding=request.csv_encoding,
-                                         models=request.models, metric=request.metric), observer)
+            run_baseline(BaselineRequest(method=cell.method, **common), observer)
     except (leases.RunBusy, RunExists):  # another process took the cell an instant before this one
         observer.on_message("  being run by another process; this bench reads its result when it ends")
         return BUSY

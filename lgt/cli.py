@@ -15,10 +15,14 @@ from typing import Any, NoReturn
 
 from lgt import methods
 from lgt.errors import UserError
+from lgt.options import AGENTS, add_options, option
 
 EXIT_USER_ERROR = 2
-WORDS = ("auto", "menu", "free")  # `lgt.tune.WORDS`; not imported here: the parser loads before the app
 BENCH_DEFAULT = ("lgt", "tpe", "gp", "grid", "random", "default")
+# The run options (`lgt.options`) each command takes, besides its own flags.
+CSV, MODEL = ("csv_sep", "csv_encoding"), ("models", "metric")
+RUN = ("trials", "seed", "storage", "data_dir", "target_column", "task", "epoch_budget", *CSV, *MODEL)
+TUNE_ONLY = ("proposer", "on_llm_failure", "adapt_check", "parallel")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,55 +42,27 @@ def build_parser() -> argparse.ArgumentParser:
     base = commands.add_parser("baseline", help="tune a target with a classic Optuna method")
     _target_options(base, required=False)  # required unless --resume names the run: its study knows them
     base.add_argument("--method", help=methods.help_text(agents=False) + " (required unless --resume RUN_ID)")
-    base.add_argument("--trials", type=int, default=15, help="trial budget (default 15; 'default' runs 1)")
-    base.add_argument("--seed", type=int, default=0, help="seed for the sampler and the training (default 0)")
-    base.add_argument("--storage", help="Optuna storage URL (default sqlite:///results/studies.db)")
+    option("trials").add_to(base, default=15, help="trial budget (default 15; 'default' runs 1)")
+    add_options(base, "seed", "storage")
     base.add_argument("--config", type=Path, help="JSON file overriding the shared first (default) config")
     base.add_argument("--resume", nargs="?", const="", metavar="RUN_ID",
                       help="continue a run without repeating finished trials; with RUN_ID nothing else is needed "
                            "(bare: the latest run of --target, --method and --seed)")
-    base.add_argument("--epoch-budget", type=int, metavar="E",
-                      help="also stop once E epochs were trained over all trials (compare with lgt tune --adapt epoch)")
+    option("epoch_budget").add_to(base, help="also stop once E epochs were trained over all trials (compare with "
+                                             "lgt tune --adapt epoch)")
     base.add_argument("--run-id", help="name the study (default target-method-seed-time); workers join it by name")
     base.add_argument("--create-only", action="store_true",
                       help="create the study and queue the default config, then exit: `lgt worker`s run it")
 
     tune = commands.add_parser("tune", help="tune a target with the LGT agents (Advisor, Evaluator, Optimizer)")
     _target_options(tune, required=False)
-    tune.add_argument("--trials", type=int, default=10, help="trial budget, the default config included (default 10)")
-    tune.add_argument("--seed", type=int, default=0, help="seed for training and fallbacks (default 0)")
-    tune.add_argument("--storage", help="Optuna storage URL (default sqlite:///results/studies.db)")
-    tune.add_argument("--llm-model", help="model name at the endpoint (default gpt-4o-mini with an OpenAI key)")
-    tune.add_argument("--llm-base-url", help="any OpenAI-compatible endpoint (default $OPENAI_BASE_URL; with no "
-                                             "endpoint and no key, the embedded local model)")
-    tune.add_argument("--optimize-every", type=int, default=3, metavar="K",
-                      help="the Optimizer rewrites the Advisor's guidance every K rounds (0: never; default 3)")
-    tune.add_argument("--proposer", choices=("hybrid", "llm", "tpe"), default="hybrid",
-                      help="hybrid (default): the Advisor chooses among TPE's candidates and a gate keeps TPE's pick "
-                           "when its choices do worse; llm: the Advisor proposes freely; tpe: TPE's pick, no LLM "
-                           "choice (the configs of `lgt baseline --method tpe`)")
-    tune.add_argument("--candidates", type=int, default=4, metavar="K",
-                      help="TPE's candidates the Advisor chooses among each round (default 4)")
-    tune.add_argument("--words", choices=WORDS, default="auto",
-                      help="menu: the agents pick from closed lists (the Advisor's pick read from the model's "
-                           "probabilities) and lgt writes every sentence; free: the agents write, and the checks "
-                           "replace what fails; auto (default): menu for the embedded model, free for an endpoint")
-    tune.add_argument("--on-llm-failure", choices=("stop", "tpe"), default="stop",
-                      help="when the LLM fails 3 rounds in a row: stop, resumable with --resume (default), or carry "
-                           "on with TPE's picks")
+    option("trials").add_to(tune, default=10, help="trial budget, the default config included (default 10)")
+    option("seed").add_to(tune, help="seed for training and fallbacks (default 0)")
+    add_options(tune, "storage", *AGENTS, *TUNE_ONLY)
     tune.add_argument("--approve", action="store_true", help="pause before each training to accept, edit or reject")
     tune.add_argument("--resume", metavar="RUN_ID", help="continue a run after a crash, kill or Ctrl-C")
     tune.add_argument("--run-id", help="name the study (default target-lgt-seed-time)")
-    tune.add_argument("--adapt", choices=("trial", "epoch"), default="trial",
-                      help="trial: the agents change the config between trials (default); epoch: also adjust "
-                           "dynamic knobs (learning rate, regularisation, augmentation) between epochs of a trial")
-    tune.add_argument("--no-adapt-check", dest="adapt_check", action="store_false",
-                      help="apply in-run changes as proposed, without the A/B check from a snapshot")
-    tune.add_argument("--epoch-budget", type=int, metavar="E",
-                      help="stop once E epochs were trained over all trials, A/B branches included")
-    tune.add_argument("--parallel", type=int, default=1, metavar="K",
-                      help="the Advisor proposes K configs per round and `lgt worker`s train them (default 1: the "
-                           "driver trains each proposal itself)")
+    option("epoch_budget").add_to(tune, help="stop once E epochs were trained over all trials, A/B branches included")
 
     worker = commands.add_parser("worker", help="run trials of a shared study until its budget is spent")
     worker.add_argument("--storage", required=True, help="the study's storage URL, e.g. postgresql://user@host/db")
@@ -97,41 +73,36 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--targets", required=True, type=_names, help="comma-separated targets, e.g. digits,iris,wine")
     bench.add_argument("--methods", type=_names, default=list(BENCH_DEFAULT),
                        help=f"comma-separated, from {','.join(methods.names())} (default: {','.join(BENCH_DEFAULT)})")
-    bench.add_argument("--trials", type=int, default=15, help="trial budget per run (default 15)")
+    option("trials").add_to(bench, default=15, help="trial budget per run (default 15)")
     bench.add_argument("--seeds", type=_seeds, default=[1, 2, 3], help="comma-separated seeds (default 1,2,3)")
-    bench.add_argument("--storage", help="Optuna storage URL (default sqlite:///results/studies.db)")
-    bench.add_argument("--data-dir", help="where mnist/cifar10 live (default $LGT_DATA_DIR or ./data)")
-    bench.add_argument("--target-column", help="the column to predict, for csv: targets")
-    _csv_options(bench)
-    _model_options(bench)
-    bench.add_argument("--llm-model", help="model for the LGT runs (see lgt tune)")
-    bench.add_argument("--llm-base-url", help="OpenAI-compatible endpoint for the LGT runs (see lgt tune)")
-    bench.add_argument("--optimize-every", type=int, default=3, metavar="K", help="as for lgt tune (default 3)")
-    bench.add_argument("--words", choices=WORDS, default="auto", help="as for lgt tune (default auto)")
-    bench.add_argument("--adapt", choices=("trial", "epoch"), default="trial",
-                       help="how LGT adapts (see lgt tune); with epoch, give --epoch-budget")
-    bench.add_argument("--epoch-budget", type=int, metavar="E",
-                       help="every run also stops at E epochs trained, so methods that adapt inside a run and "
-                            "pruning baselines (tpe-median, tpe-hyperband) compare on equal epochs")
+    add_options(bench, "storage", "data_dir", "target_column", *CSV, *MODEL, *AGENTS)
+    option("epoch_budget").add_to(bench, help="every run also stops at E epochs trained, so methods that adapt inside "
+                                              "a run and pruning baselines (tpe-median, tpe-hyperband) compare on "
+                                              "equal epochs; --adapt epoch needs it")
     bench.add_argument("--bench-id", help="name of the bench (default: derived from everything it measures, so the "
                                           "same command continues the same bench)")
 
     report = commands.add_parser("report", help="rebuild report.md, tables and plots from the storage")
     report.add_argument("path", type=Path, nargs="?",
                         help="a run dir (results/<run-id>) or a bench dir (results/bench/<id>); or give --study")
-    report.add_argument("--storage", help="Optuna storage URL (default sqlite:///results/studies.db)")
+    add_options(report, "storage")
     report.add_argument("--study", help="a study by name instead of a folder: one LGTSampler sampled gets its change "
                                         "log, report.md and report.html; any other Optuna study, tables and plots")
     report.add_argument("--out", type=Path, help="where --study's files go (default results/<study>/)")
 
     dashboard = commands.add_parser("dashboard", help="optuna-dashboard on the run storage, with lgt's notes and plots")
-    dashboard.add_argument("--storage", help="Optuna storage URL (default sqlite:///results/studies.db)")
+    add_options(dashboard, "storage")
     dashboard.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080)")
 
     llm = commands.add_parser("llm", help="the embedded local LLM")
     llm_commands = llm.add_subparsers(dest="llm_command", required=True, parser_class=_Parser)
     llm_commands.add_parser("serve", help="serve the embedded model on 127.0.0.1 until Ctrl-C")
     return parser
+
+
+def _given(args: argparse.Namespace, names: Sequence[str], but: Sequence[str] = ()) -> dict[str, Any]:
+    """The values of these options as parsed, by field name."""
+    return {name: getattr(args, name) for name in names if name not in but}
 
 
 def _names(text: str) -> list[str]:
@@ -148,27 +119,7 @@ def _seeds(text: str) -> list[int]:
 def _target_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
     parser.add_argument("--target", required=required, help="digits | mnist | cifar10 | iris | wine | breast_cancer "
                                                         "| diabetes | csv:PATH | synthetic:SECONDS")
-    parser.add_argument("--data-dir", help="where mnist/cifar10 live (default $LGT_DATA_DIR or ./data)")
-    parser.add_argument("--target-column", help="the column to predict, for csv: targets")
-    parser.add_argument("--task", choices=("classification", "regression"), help="override the inferred task")
-    _csv_options(parser)
-    _model_options(parser)
-
-
-def _csv_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--csv-sep", metavar="CHAR",
-                        help="delimiter of csv: targets, e.g. ';' or tab (default: detected among , ; tab |)")
-    parser.add_argument("--csv-encoding", metavar="NAME",
-                        help="text encoding of csv: targets, e.g. latin-1 (default: UTF-8, else Windows-1252)")
-
-
-
-def _model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--models", metavar="LIST",
-                        help="model families of tabular and csv: targets, comma-separated from mlp, hist_gb, "
-                             "random_forest, linear, or all (default: all; mlp alone is the MLP-only space)")
-    parser.add_argument("--metric", help="what is tuned: accuracy or log_loss for classification, mae, rmse or r2 "
-                                         "for regression (default: accuracy or mae)")
+    add_options(parser, "data_dir", "target_column", "task", *CSV, *MODEL)
 
 
 def cmd_targets(args: argparse.Namespace) -> None:
@@ -206,12 +157,9 @@ def cmd_targets(args: argparse.Namespace) -> None:
 def cmd_baseline(args: argparse.Namespace) -> None:
     from lgt.baselines import BaselineRequest, run_baseline
 
-    request = BaselineRequest(target=args.target or "", method=args.method or "", trials=args.trials, seed=args.seed,
-                              storage=args.storage, data_dir=args.data_dir, target_column=args.target_column,
-                              task=args.task, config=_read_config(args.config), resume=args.resume,
-                              run_id=args.run_id, create_only=args.create_only, epoch_budget=args.epoch_budget,
-                              csv_sep=args.csv_sep, csv_encoding=args.csv_encoding, models=args.models,
-                              metric=args.metric)
+    request = BaselineRequest(target=args.target or "", method=args.method or "", config=_read_config(args.config),
+                              resume=args.resume, run_id=args.run_id, create_only=args.create_only,
+                              **_given(args, RUN))
     if request.create_only:
         from lgt.console import out
 
@@ -245,14 +193,8 @@ def cmd_tune(args: argparse.Namespace) -> None:
     if not args.target and not args.resume:
         raise UserError("lgt tune needs --target (or --resume RUN_ID)")
     request = TuneRequest(target=args.target or "", method=methods.by_proposer(args.proposer).name,
-                          candidates=args.candidates, on_llm_failure=args.on_llm_failure, words=args.words,
-                          trials=args.trials, seed=args.seed, storage=args.storage,
-                          data_dir=args.data_dir, target_column=args.target_column, task=args.task,
-                          llm_model=args.llm_model, llm_base_url=args.llm_base_url,
-                          optimize_every=args.optimize_every, approve=args.approve, resume=args.resume,
-                          run_id=args.run_id, parallel=args.parallel, adapt=args.adapt,
-                          adapt_check=args.adapt_check, epoch_budget=args.epoch_budget, csv_sep=args.csv_sep,
-                          csv_encoding=args.csv_encoding, models=args.models, metric=args.metric)
+                          approve=args.approve, resume=args.resume, run_id=args.run_id,
+                          **_given(args, (*RUN, *AGENTS, *TUNE_ONLY), but=("proposer",)))
     summary = _run_and_render(lambda observer: run_tune(request, observer, approver=ask_person), args.storage)
     out.print(f"change log: {summary['changelog']}")
 
@@ -295,13 +237,9 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from lgt.bench import BenchRequest, run_bench
     from lgt.console import ProgressObserver, out
 
-    request = BenchRequest(targets=args.targets, methods=args.methods, trials=args.trials, seeds=args.seeds,
-                           storage=args.storage, data_dir=args.data_dir, target_column=args.target_column,
-                           llm_model=args.llm_model, llm_base_url=args.llm_base_url,
-                           optimize_every=args.optimize_every, words=args.words, bench_id=args.bench_id,
-                           adapt=args.adapt,
-                           epoch_budget=args.epoch_budget, csv_sep=args.csv_sep, csv_encoding=args.csv_encoding,
-                           models=args.models, metric=args.metric)
+    request = BenchRequest(targets=args.targets, methods=args.methods, seeds=args.seeds, bench_id=args.bench_id,
+                           **_given(args, ("trials", "storage", "data_dir", "target_column", "epoch_budget", *CSV,
+                                           *MODEL, *AGENTS)))
     result = run_bench(request, ProgressObserver())
     table = Path(result["bench_dir"]) / "table.md"
     if table.exists():

@@ -17,6 +17,7 @@ from typing import Any
 import optuna
 
 from lgt.errors import UserError
+from lgt.options import OPTIONS, check_fields
 from tuning_targets import (
     METRICS,
     Target,
@@ -31,7 +32,6 @@ from tuning_targets import (
 )
 from tuning_targets.metrics import metric_names
 
-MAX_SEED = 2**32 - 1  # what numpy and Optuna's samplers accept
 MAX_RUN_ID = 200  # a run id is one folder name; file systems allow 255 bytes, and files get suffixes
 # A run id names a study and a folder under the results dir: letters, digits, '-', '_' and '.', no '..'.
 _RUN_ID = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_RUN_ID - 1}}}")
@@ -71,6 +71,12 @@ class RunSpec:
         return RunSpec(**(self.to_attrs() | changes))
 
     @classmethod
+    def of(cls, request: RunRequest, run_id: str, method: str, trials: int) -> RunSpec:
+        """A new run's spec: the request's target and options under this name, method and trial budget."""
+        given = {f.name: getattr(request, f.name) for f in fields(cls) if f.name not in ("run_id", "method", "trials")}
+        return cls(run_id=run_id, method=method, trials=trials, **given)
+
+    @classmethod
     def from_study(cls, study: optuna.Study) -> RunSpec:
         """The spec a study was created with; refused unless its name is one lgt could have written.
 
@@ -102,26 +108,25 @@ class RunRequest:
 
     target: str
     trials: int
-    seed: int = 0
-    storage: str | None = None
-    data_dir: str | None = None
-    target_column: str | None = None
-    task: str | None = None
+    seed: int = OPTIONS["seed"].field()
+    storage: str | None = OPTIONS["storage"].field()
+    data_dir: str | None = OPTIONS["data_dir"].field()
+    target_column: str | None = OPTIONS["target_column"].field()
+    task: str | None = OPTIONS["task"].field()
     resume: str | None = None
-    epoch_budget: int | None = None  # stop once this many epochs were trained, over all trials
+    epoch_budget: int | None = OPTIONS["epoch_budget"].field()  # stop once this many epochs were trained, in all
     run_id: str | None = None  # a fixed name (the bench names its runs); default: target-method-seed-time
     out_dir: Path | None = None  # where the run's files go; default results/<run-id>/
-    csv_sep: str | None = None  # for csv: targets; default: detected from the file
-    csv_encoding: str | None = None  # for csv: targets; default: UTF-8, else Windows-1252
-    models: str | None = None  # a tabular target's model families, comma-separated, or "all" (the default)
-    metric: str | None = None  # what is tuned; default accuracy or MAE by task
+    csv_sep: str | None = OPTIONS["csv_sep"].field()  # for csv: targets; default: detected from the file
+    csv_encoding: str | None = OPTIONS["csv_encoding"].field()  # for csv: targets; default: UTF-8, else cp1252
+    models: str | None = OPTIONS["models"].field()  # a tabular target's model families, or "all" (the default)
+    metric: str | None = OPTIONS["metric"].field()  # what is tuned; default accuracy or MAE by task
 
     def check(self) -> None:
         """The checks every run request passes before anything is read or stored."""
         if not self.resume:
             check_trials(self.trials)
-        check_seed(self.seed)
-        check_epoch_budget(self.epoch_budget)
+        check_fields(self)  # the seed, the epoch budget, the task and those of a subclass
         if self.run_id is not None:
             check_run_id(self.run_id)
         if self.resume:
@@ -165,20 +170,17 @@ def check_models_and_metric(models: str | None, metric: str | None, targets: lis
 
 
 def check_trials(trials: int) -> int:
-    if trials < 1:
-        raise UserError(f"--trials must be at least 1, got {trials}")
+    OPTIONS["trials"].check(trials)
     return trials
 
 
 def check_epoch_budget(epochs: int | None) -> int | None:
-    if epochs is not None and epochs < 1:
-        raise UserError(f"--epoch-budget must be at least 1, got {epochs}")
+    OPTIONS["epoch_budget"].check(epochs)
     return epochs
 
 
 def check_seed(seed: int) -> int:
-    if not 0 <= seed <= MAX_SEED:
-        raise UserError(f"a seed must be a whole number from 0 to {MAX_SEED}, got {seed}")
+    OPTIONS["seed"].check(seed)
     return seed
 
 

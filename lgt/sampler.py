@@ -76,6 +76,7 @@ from lgt.candidates import TPECandidates
 from lgt.errors import UserError
 from lgt.objective import ObjectiveTarget, fit, learned, record_of, result_of, space_of
 from lgt.observer import RunObserver
+from lgt.options import OPTIONS, AgentsOptions, check_fields
 from lgt.optuna_private import storage_of, storage_url, trial_id
 from lgt.recorder import proposal_attrs
 from lgt.studies import libpq_url, sqlite_file, study_direction
@@ -139,17 +140,13 @@ class LGTSampler(BaseSampler):
     def __init__(self, *, description: str = "", seed: int | None = None,
                  search_space: Mapping[str, BaseDistribution] | None = None,
                  knob_notes: Mapping[str, str] | None = None, metric: str = "objective",
-                 llm_base_url: str | None = None, llm_model: str | None = None, words: str = "auto",
-                 candidates: int = 4, optimize_every: int = 3, out_dir: str | Path | None = None,
+                 llm_base_url: str | None = None, llm_model: str | None = None,
+                 words: str = OPTIONS["words"].default, candidates: int = OPTIONS["candidates"].default,
+                 optimize_every: int = OPTIONS["optimize_every"].default, out_dir: str | Path | None = None,
                  client_factory: Callable[[LLMSettings], LLMClient] = make_client) -> None:
-        from lgt.tune import MAX_CANDIDATES, WORDS
-
-        if words not in WORDS:
-            raise UserError(f"words must be one of {', '.join(WORDS)}, got {words!r}")
-        if not 1 <= candidates <= MAX_CANDIDATES:
-            raise UserError(f"candidates must be from 1 to {MAX_CANDIDATES}, got {candidates}")
-        if optimize_every < 0:
-            raise UserError(f"optimize_every must be 0 (never) or more, got {optimize_every}")
+        # The agents' options as `lgt tune` and `lgt bench` define and check them (`lgt.options`), named by keyword.
+        check_fields(AgentsOptions(llm_model=llm_model, llm_base_url=llm_base_url, optimize_every=optimize_every,
+                                   candidates=candidates, words=words), python=True)
         self.description, self.seed = description, seed
         self.search_space = dict(search_space) if search_space else None
         self.knob_notes, self.metric = dict(knob_notes or {}), metric

@@ -43,6 +43,7 @@ from lgt import leases, methods, reporting
 from lgt.candidates import TPECandidates
 from lgt.errors import UserError
 from lgt.observer import RunObserver
+from lgt.options import OPTIONS, AgentsOptions
 from lgt.outputs import check_folder, check_storage, file_writes, storage_writes
 from lgt.recorder import StudyDispatcher, StudyRecorder
 from lgt.reporting.publish import publish_run
@@ -63,45 +64,29 @@ from lgt.vocabulary import Words, WordsOption
 from tuning_targets import Target
 
 Approver = Callable[[dict[str, Any]], dict[str, Any]]
-MAX_CANDIDATES = 8  # each is a line of the Advisor's prompt
 # Rounds in a row whose Advisor fell back (the endpoint failing) before the run stops, resumable.
 FALLBACKS_BEFORE_STOP = 3
 
 
 @dataclass(kw_only=True)
-class TuneRequest(RunRequest):
+class TuneRequest(RunRequest, AgentsOptions):
+    """An LGT run: a run request, the agents' options (`lgt.options`), and lgt tune's own."""
+
     method: str = "lgt"  # an agents method of `lgt.methods`; its proposer is how the round's config is chosen
-    candidates: int = 4  # TPE's candidates the Advisor chooses among (hybrid)
-    llm_model: str | None = None
-    llm_base_url: str | None = None
-    optimize_every: int = 3
     approve: bool = False
-    parallel: int = 1  # proposals per round; above 1, `lgt worker`s train them
-    adapt: str = "trial"  # "epoch": the agents also adjust dynamic knobs between epochs of each trial
-    adapt_check: bool = True  # A/B-check each in-run change from a snapshot
-    on_llm_failure: str = "stop"  # stop after a few rounds the Advisor fell back in a row; "tpe": go on with TPE
-    words: str = "auto"  # menu: the agents pick from closed lists, code writes every sentence; free; auto (see WORDS)
+    parallel: int = OPTIONS["parallel"].field()  # proposals per round; above 1, `lgt worker`s train them
+    adapt_check: bool = OPTIONS["adapt_check"].field()  # A/B-check each in-run change from a snapshot
+    # Stop after a few rounds the Advisor fell back in a row; "tpe": go on with TPE.
+    on_llm_failure: str = OPTIONS["on_llm_failure"].field()
 
     def check(self) -> None:
-        super().check()
+        super().check()  # with every option's own check (`lgt.options.check_fields`)
         if not methods.get(self.method).is_agents:
             raise UserError(f"{self.method} is a classic method: run it with `lgt baseline --method {self.method}`")
-        if not 1 <= self.candidates <= MAX_CANDIDATES:
-            raise UserError(f"--candidates must be from 1 to {MAX_CANDIDATES}, got {self.candidates}")
-        if self.optimize_every < 0:
-            raise UserError(f"--optimize-every must be 0 (never) or more, got {self.optimize_every}")
-        if self.parallel < 1:
-            raise UserError(f"--parallel must be at least 1, got {self.parallel}")
         if self.parallel > 1 and self.approve:
             raise UserError("--approve works one proposal at a time; use it with --parallel 1")
-        if self.adapt not in ("trial", "epoch"):
-            raise UserError(f"--adapt must be 'trial' or 'epoch', got {self.adapt!r}")
         if self.adapt == "epoch" and self.parallel > 1:
             raise UserError("--adapt epoch runs the agents inside each trial; use it with --parallel 1")
-        if self.on_llm_failure not in ("stop", "tpe"):
-            raise UserError(f"--on-llm-failure must be 'stop' or 'tpe', got {self.on_llm_failure!r}")
-        if self.words not in WORDS:
-            raise UserError(f"--words must be one of {', '.join(WORDS)}, got {self.words!r}")
 
 
 @contextlib.contextmanager
@@ -166,9 +151,8 @@ class _Options:
 
     @classmethod
     def of(cls, request: TuneRequest, stored: dict[str, Any] | None = None) -> _Options:
-        given: dict[str, Any] = {"parallel": request.parallel, "optimize_every": request.optimize_every, "adapt": request.adapt,
-                 "adapt_check": request.adapt_check, "candidates": request.candidates,
-                 "on_llm_failure": request.on_llm_failure, "words": request.words}
+        """The request's options (each field is a `TuneRequest` one), as stored on the study when resuming."""
+        given = {f.name: getattr(request, f.name) for f in dataclasses.fields(cls)}
         return cls(**(given | {k: v for k, v in (stored or {}).items() if k in given}))
 
 
@@ -180,10 +164,8 @@ def _spec(request: TuneRequest, storage_url: str) -> tuple[RunSpec, _Options, bo
     if not request.resume:
         if request.run_id:
             refuse_existing_run(storage_url, request.run_id)  # before the LLM starts: a taken id is one line
-        spec = RunSpec(request.run_id or new_run_id(request.target, request.method, request.seed), request.target,
-                       request.method, request.seed, request.trials, request.data_dir, request.target_column,
-                       request.task, request.epoch_budget, request.csv_sep, request.csv_encoding,
-                       models=request.models, metric=request.metric)
+        run_id = request.run_id or new_run_id(request.target, request.method, request.seed)
+        spec = RunSpec.of(request, run_id, request.method, request.trials)
         return spec, _Options.of(request), False
     study = load_study(open_storage(storage_url), request.resume)
     spec = RunSpec.from_study(study)
