@@ -16,6 +16,7 @@ from typing import Any, Protocol, TypedDict
 
 from agents.records import TrialRecord
 from graphs.roles import Advisor, BatchAdvisor, CandidateSource, Evaluator, GuidanceWriter
+from lgt.options import OPTIONS
 from lgt.vocabulary import Proposer
 from tuning_targets import Reporter, Target, TrialResult
 
@@ -79,7 +80,11 @@ class Progress(Protocol):
 
 @dataclass
 class Deps:
-    """What the nodes need and the state must not hold."""
+    """What the nodes need and the state must not hold.
+
+    The run's options arrive as `lgt tune` (or the sampler) resolved them;
+    their defaults are the options' own (`lgt.options`), for tests and callers that give fewer.
+    """
 
     target: Target
     evaluator: Evaluator
@@ -89,16 +94,16 @@ class Deps:
     advisor: Advisor | None = None  # proposes (llm), chooses (hybrid), and adjusts inside a run
     batch_advisor: BatchAdvisor | None = None  # parallel rounds' (`parallel` > 1)
     seed: int = 0
-    optimize_every: int = 3
+    optimize_every: int = OPTIONS["optimize_every"].default
     llm_usage: Callable[[], dict[str, float]] = dict
-    parallel: int = 1  # proposals per round; above 1, `dispatcher` hands them to workers
-    adapt: str = "trial"  # "epoch": the agents also adjust dynamic knobs between the epochs of each trial
-    adapt_check: bool = True  # A/B-check every in-run change
+    parallel: int = OPTIONS["parallel"].default  # proposals per round; above 1, `dispatcher` hands them to workers
+    adapt: str = OPTIONS["adapt"].default  # "epoch": the agents also adjust dynamic knobs between the epochs of each trial
+    adapt_check: bool = OPTIONS["adapt_check"].default  # A/B-check every in-run change
     epoch_budget: int | None = None  # stop once this many epochs were trained (A/B branches count)
     dispatcher: Dispatcher | None = None
     candidates: CandidateSource | None = None  # TPE's candidates; also every fallback's config
-    proposer: Proposer = "hybrid"  # how each round's config is chosen (`lgt.vocabulary.PROPOSERS`)
-    n_candidates: int = 4
+    proposer: Proposer = OPTIONS["proposer"].default  # how each round's config is chosen (`lgt.vocabulary.PROPOSERS`)
+    n_candidates: int = OPTIONS["candidates"].default
     stop_after_fallbacks: int | None = None  # rounds in a row the Advisor may fall back before the run stops
     session_start: int = 0  # trials recorded before this process took the run over (a resume tries again)
     data_profile: dict[str, Any] = field(default_factory=dict)  # `Target.data_profile()`, told to every agent
