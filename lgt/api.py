@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from lgt import methods
+from lgt.options import OPTIONS
 
 
-def tune(target: str, *, trials: int = 10, seed: int = 0, storage: str | None = None, proposer: str = "hybrid",
-         words: str = "auto", llm_base_url: str | None = None, llm_model: str | None = None,
+def tune(target: str, *, trials: int = 10, seed: int = OPTIONS["seed"].default, storage: str | None = None,
+         proposer: str = OPTIONS["proposer"].default, words: str = OPTIONS["words"].default,
+         llm_base_url: str | None = None, llm_model: str | None = None,
          out_dir: str | Path | None = None, **options: Any) -> dict[str, Any]:
     """Tune one of lgt's targets with the LGT agents, as ``lgt tune`` does; returns the run's summary.
 

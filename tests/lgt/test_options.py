@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from lgt import api
 from lgt.bench import BenchRequest
 from lgt.cli import build_parser, main
 from lgt.errors import UserError
@@ -57,9 +58,12 @@ def test_a_requests_default_is_its_options(name: str) -> None:
         assert getattr(BenchRequest(["iris"], ["tpe"], 1, [1]), name) == OPTIONS[name].default
 
 
-def test_the_samplers_agents_arguments_default_as_defined() -> None:
+def test_the_python_apis_default_as_defined() -> None:
     signature = inspect.signature(LGTSampler)
     for name in ("llm_model", "llm_base_url", "optimize_every", "candidates", "words"):
+        assert signature.parameters[name].default == OPTIONS[name].default
+    signature = inspect.signature(api.tune)
+    for name in ("seed", "proposer", "words", "llm_model", "llm_base_url", "storage"):
         assert signature.parameters[name].default == OPTIONS[name].default
 
 
