@@ -121,3 +121,11 @@ def test_a_new_option_is_one_definition(monkeypatch: pytest.MonkeyPatch) -> None
     assert Request(target="iris", trials=1).patience == 5
     with pytest.raises(UserError, match=r"^--patience must be at least 1, got 0$"):
         Request(target="iris", trials=1, patience=0).check()
+
+
+def test_a_bench_option_joins_the_bench_id_only_when_given() -> None:
+    from lgt.bench import bench_id_for
+
+    base = BenchRequest(["iris"], ["lgt", "tpe"], 3, [1])
+    assert bench_id_for(BenchRequest(["iris"], ["lgt", "tpe"], 3, [1], candidates=4)) == bench_id_for(base)
+    assert bench_id_for(BenchRequest(["iris"], ["lgt", "tpe"], 3, [1], candidates=2)) != bench_id_for(base)
