@@ -15,11 +15,15 @@ The rule:
 - a missing value (None) or NaN never wins, and any other value beats it;
 - infinities compare as numbers (callers that want finite values only, such
   as `agents.records.scored`, leave the others out first);
+- values closer than `TIE` (relative) tie: the same accuracy computed in
+  float32 by torch and in float64 by scikit-learn differs in the 8th digit,
+  and a "new best" by 2e-08 is noise a reader would be misled by;
 - ties keep the earlier: the best of a sequence is the first of its best values.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Literal, TypeVar
@@ -28,6 +32,8 @@ Direction = Literal["maximize", "minimize"]
 DIRECTIONS: tuple[Direction, ...] = ("maximize", "minimize")
 
 T = TypeVar("T")
+# Relative difference below which two values tie (float32 carries about 7 significant digits).
+TIE = 1e-6
 
 
 def direction_of(maximize: bool) -> Direction:
@@ -62,6 +68,8 @@ def is_better(value: float | None, than: float | None, direction: str) -> bool:
     if not comparable(than):
         return True
     assert value is not None and than is not None
+    if math.isfinite(value) and math.isfinite(than) and abs(value - than) <= TIE * max(1.0, abs(than)):
+        return False
     return value > than if maximizes(direction) else value < than
 
 
@@ -89,12 +97,11 @@ def best_of(items: Iterable[T], direction: str, value: Callable[[T], float | Non
 
 def best_first(items: Sequence[T], direction: str, value: Callable[[T], float | None]) -> list[T]:
     """The items best first (earlier first on ties); those without a comparable value last, in their order."""
-    factor = sign(direction)
-    order = sorted(range(len(items)), key=lambda i: _rank_key(value(items[i]), factor, i))
-    return [items[i] for i in order]
+    values = [value(item) for item in items]
 
+    def before(i: int, j: int) -> int:
+        if is_better(values[i], values[j], direction):
+            return -1
+        return 1 if is_better(values[j], values[i], direction) else i - j
 
-def _rank_key(value: float | None, factor: float, index: int) -> tuple[int, float, int]:
-    if value is None or math.isnan(value):
-        return (1, 0.0, index)
-    return (0, -factor * value, index)
+    return [items[i] for i in sorted(range(len(items)), key=functools.cmp_to_key(before))]

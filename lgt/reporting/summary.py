@@ -98,6 +98,7 @@ def agents_summary(run: Run, llm: float | None) -> Row:
         "guidance_refused": sum(k.startswith("guidance_refused_") for k in run.attrs),
         "words": run.attrs.get("words") or "free",
         "departure_positions": departure_positions(attrs),
+        "departure_chance": departure_chance(attrs),
     }
 
 
@@ -119,6 +120,24 @@ def departure_positions(attrs: Sequence[Mapping[str, Any]]) -> dict[str, int]:
         position = choice.get("position", pick)
         counts[str(position)] = counts.get(str(position), 0) + 1
     return dict(sorted(counts.items(), key=lambda kv: int(kv[0])))
+
+
+def departure_chance(attrs: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """Where the same departures would have been shown if place played no part: position -> expected count.
+
+    A menu-mode list is shuffled, so a departing candidate lands at each of
+    the k positions of its round with chance 1/k; rounds of two candidates
+    put half of theirs at position 1, so an even spread is not the baseline.
+    Free-mode picks (no stored order) are left out: their order is fixed.
+    """
+    chance: dict[str, float] = {}
+    for a in attrs:
+        shown = ((a.get("evidence") or {}).get("choice") or {}).get("shown")
+        if a.get("pick") in (None, 0) or not shown:
+            continue
+        for position in range(len(shown)):
+            chance[str(position)] = chance.get(str(position), 0.0) + 1 / len(shown)
+    return dict(sorted(chance.items(), key=lambda kv: int(kv[0])))
 
 
 def status(run: Run) -> str:

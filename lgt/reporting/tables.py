@@ -119,12 +119,16 @@ def _positions_section(cols: list[Column]) -> list[str]:
     spreads them by what they hold. Empty without LGT runs that chose.
     """
     found: dict[str, dict[str, int]] = {}
+    chance: dict[str, dict[str, float]] = {}
     for col in cols:
         for group in col.groups:
             for row in group.ok:
                 for position, count in (row.get("departure_positions") or {}).items():
                     mine = found.setdefault(group.method, {})
                     mine[position] = mine.get(position, 0) + int(count)
+                for position, expected in (row.get("departure_chance") or {}).items():
+                    odds = chance.setdefault(group.method, {})
+                    odds[position] = odds.get(position, 0.0) + float(expected)
     if not found:
         return []
     lines = ["## Where the Advisor's departures were shown", "",
@@ -132,12 +136,15 @@ def _positions_section(cols: list[Column]) -> list[str]:
               "position that candidate was shown at, over every run of the method: a share far above the rest at "
               "one position is the model choosing by place. In free mode the list is in a fixed order (0 is TPE's "
               "pick, so departures are shown at 1 and later); in menu mode it is shuffled every round and the "
-              "model's position prior is divided out."), "",
-             "| method | departures | by position shown |", "| --- | ---: | --- |"]
+              "model's position prior is divided out, and the last column gives the shares expected if place "
+              "played no part (rounds with fewer candidates have fewer places)."), "",
+             "| method | departures | by position shown | if place played no part |", "| --- | ---: | --- | --- |"]
     for method, counts in found.items():
         total = sum(counts.values())
         shares = ", ".join(f"{p}: {n} ({n / total:.0%})" for p, n in sorted(counts.items(), key=lambda kv: int(kv[0])))
-        lines.append(f"| {methods.get(method).label} | {total} | {shares} |")
+        odds = chance.get(method) or {}
+        expected = ", ".join(f"{p}: {e / total:.0%}" for p, e in sorted(odds.items(), key=lambda kv: int(kv[0])))
+        lines.append(f"| {methods.get(method).label} | {total} | {shares} | {expected or '-'} |")
     return [*lines, ""]
 
 

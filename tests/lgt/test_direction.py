@@ -96,3 +96,14 @@ def test_a_study_and_its_report_agree_on_the_best(direction: str) -> None:
     run = read_run(study)
     assert run.direction == direction and run.best is not None and run.best.number == expected
     assert run.best_so_far()[-1] == (0.9 if direction == "maximize" else 0.2)
+
+
+def test_values_equal_to_float32_precision_tie_and_the_earlier_stays_best() -> None:
+    # the same accuracy from torch (float32) and from scikit-learn (float64)
+    torch_acc, sklearn_acc = 0.9736841917037964, 0.9736842105263158
+    assert not is_better(sklearn_acc, torch_acc, "maximize") and not is_better(torch_acc, sklearn_acc, "maximize")
+    assert best_index([torch_acc, sklearn_acc], "maximize") == 0
+    assert best_first([sklearn_acc, torch_acc, 0.99], "maximize", lambda v: v) == [0.99, sklearn_acc, torch_acc]
+    assert is_better(0.97369, torch_acc, "maximize")  # a real difference, in the 5th digit, still wins
+    assert not is_better(40000.01, 40000.0, "minimize") and is_better(39999.9, 40000.0, "minimize")  # relative
+    assert is_better(math.inf, 1e308, "maximize") and is_better(0.0, -math.inf, "maximize")

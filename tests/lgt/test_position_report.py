@@ -34,12 +34,14 @@ def test_departures_are_counted_by_the_position_they_were_shown_at(tmp_path: Pat
     free = _run(storage, "free", "lgt", [{"pick": 1, "departed": True}, {"pick": 1, "departed": True},
                                           {"pick": 0, "departed": False}, {"pick": 2, "gated": True}])
     menu = _run(storage, "menu", "lgt", [
-        {"pick": 3, "departed": True, "evidence": {"choice": {"position": 0}}},
-        {"pick": 1, "departed": False, "gated": True, "evidence": {"choice": {"position": 2}}},
+        {"pick": 3, "departed": True, "evidence": {"choice": {"position": 0, "shown": [2, 0, 1, 3]}}},
+        {"pick": 1, "departed": False, "gated": True, "evidence": {"choice": {"position": 1, "shown": [0, 1]}}},
         {"pick": 0, "departed": False, "evidence": {"choice": {"position": 1}}}])
     rows = {r["study_name"]: r for r in bench_rows(load_runs(storage, [free, menu]))}
     assert rows["free"]["departure_positions"] == {"1": 2, "2": 1}  # picks 1, 1 and the gated 2; pick 0 stays
-    assert rows["menu"]["departure_positions"] == {"0": 1, "2": 1}
+    assert rows["menu"]["departure_positions"] == {"0": 1, "1": 1}
+    assert rows["menu"]["departure_chance"] == {"0": 0.75, "1": 0.75, "2": 0.25, "3": 0.25}  # lists of 4 and of 2 shown
+    assert rows["free"]["departure_chance"] == {}
     tables = bench_tables(list(rows.values()))
     section = tables.split("## Where the Advisor's departures were shown")[1]
-    assert "| LGT | 5 | 0: 1 (20%), 1: 2 (40%), 2: 2 (40%) |" in section
+    assert "| LGT | 5 | 0: 1 (20%), 1: 3 (60%), 2: 1 (20%) | 0: 15%, 1: 15%, 2: 5%, 3: 5% |" in section
