@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def readme_snippet() -> str:
     section = (REPO / "README.md").read_text().split("## Use from Python", 1)[1]
-    found = re.search(r"```python\n(.*?)```", section, re.S)
+    found = re.search(r"```python\n(.*?)```", section, re.DOTALL)
     assert found, "README's Use from Python section has no python block"
     return found.group(1)
 
