@@ -19,8 +19,9 @@ from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial
 
 from lgt.errors import UserError
+from lgt.optuna_private import was_queued
 from lgt.vocabulary import PROPOSERS, Proposer
-from tuning_targets import Config, Target, config_key
+from tuning_targets import Config, Target
 
 SamplerFactory = Callable[[Target, int, int], optuna.samplers.BaseSampler]  # (target, seed, budget)
 PrunerFactory = Callable[[Target, int], optuna.pruners.BasePruner]  # (target, budget)
@@ -67,15 +68,13 @@ def _grid_sampler(target: Target, seed: int, budget: int) -> optuna.samplers.Bas
     """The grid spans the first knobs of the space (most influential first), a few levels each.
 
     It grows until it holds at least `budget` points; the rest of the knobs
-    stay at their defaults. GridSampler visits the points in a seeded random
-    order, so a truncated grid is an unbiased subset of it. A conditional
-    space gets one such grid per model family, the families taking turns
-    (`SearchSpace.grid_points`, visited by `PointsSampler`).
+    stay at their defaults. The points are visited in a seeded random order,
+    so a truncated grid is an unbiased subset of it; a conditional space gets
+    one such grid per model family, the families taking turns
+    (`SearchSpace.grid_points`). `PointsSampler` visits them in that order,
+    which every worker of the study rebuilds from the study's seed.
     """
-    if target.space.conditional:
-        return PointsSampler(target.space.grid_points(target.default_config, budget, seed), seed=seed)
-    grid = target.space.grid(target.default_config, budget)
-    return optuna.samplers.GridSampler(grid, seed=seed)
+    return PointsSampler(target.space.grid_points(target.default_config, budget, seed), seed=seed)
 
 
 class PointsSampler(optuna.samplers.BaseSampler):
@@ -83,17 +82,18 @@ class PointsSampler(optuna.samplers.BaseSampler):
 
     Optuna's GridSampler spans one product of levels over a fixed set of
     parameters; a conditional space's grid is a product per model family,
-    and a point of one family holds none of another's knobs. Each trial
-    takes the point the study's trials have visited least (the first such
-    in order), and its define-by-run suggestions read that point; so every
-    point is visited once before any twice, also by several workers on one
-    study (up to the race GridSampler has too). A trial the queue fixed (the
-    shared default config) never asks the sampler.
+    and a point of one family holds none of another's knobs. A trial takes
+    the point at its place among the study's trials that asked the sampler
+    (trials out of the queue, such as the shared default config or a retry,
+    do not), wrapping around after the last point. The place follows from
+    trial numbers, which the storage hands out one by one, so several
+    workers on one study never draw the same point while another is unseen
+    (Optuna's GridSampler, which looks for points no trial has taken yet,
+    can), and a resumed run goes on where it stopped.
     """
 
     def __init__(self, points: Sequence[Config], *, seed: int | None = None) -> None:
         self._points = [dict(p) for p in points]
-        self._keys = [config_key(p) for p in self._points]
         self._assigned: dict[int, int] = {}  # trial number -> point index, while the trial runs here
         self._fallback = optuna.samplers.RandomSampler(seed=seed)
 
@@ -107,12 +107,9 @@ class PointsSampler(optuna.samplers.BaseSampler):
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         if not self._points:
             return
-        visits = dict.fromkeys(self._keys, 0)
-        for other in study.get_trials(deepcopy=False):
-            key = config_key(other.params)
-            if other.number != trial.number and key in visits:
-                visits[key] += 1
-        self._assigned[trial.number] = min(range(len(self._points)), key=lambda i: (visits[self._keys[i]], i))
+        place = sum(1 for other in study.get_trials(deepcopy=False)
+                    if other.number < trial.number and not was_queued(other))
+        self._assigned[trial.number] = place % len(self._points)
 
     def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
@@ -167,6 +164,9 @@ class Method:
     pruner: PrunerFactory | None = None
     proposer: Proposer | None = None
     runs_once: bool = False  # the untuned default: one trial whatever the budget
+    # The sampler draws at random, so each worker of a study needs a seed of its own (with one seed, parallel
+    # TPE/random workers would all draw the same startup configs); the grid's order must be the study's instead.
+    draws: bool = True
 
     @property
     def is_agents(self) -> bool:
@@ -180,9 +180,13 @@ class Method:
     def budget(self, trials: int) -> int:
         return 1 if self.runs_once else trials
 
-    def make_sampler(self, target: Target, seed: int, budget: int) -> optuna.samplers.BaseSampler:
+    def make_sampler(self, target: Target, seed: int, budget: int, *,
+                     worker: int | None = None) -> optuna.samplers.BaseSampler:
+        """The sampler of a run seeded `seed`; `worker` (a process id) sets apart the draws of one of its workers."""
         if self.sampler is None:
             raise ValueError(f"{self.name} proposes with the LGT agents, not an Optuna sampler")
+        if worker is not None and self.draws:
+            seed = (seed * 100_003 + worker) % (2**32)
         return self.sampler(target, seed, budget)
 
     def make_pruner(self, target: Target, budget: int) -> optuna.pruners.BasePruner:
@@ -205,7 +209,7 @@ METHODS: tuple[Method, ...] = (
            "TPE; Hyperband stops trials between epochs", sampler=tpe_sampler, pruner=_hyperband_pruner),
     Method("gp", "GP", "GP", "#2ca02c", "Optuna's Gaussian-process sampler", sampler=_gp_sampler),
     Method("grid", "Grid", "grid search", "#ff7f0e", "a grid over the first knobs of the space",
-           sampler=_grid_sampler),
+           sampler=_grid_sampler, draws=False),
     Method("random", "Random", "random search", "#9467bd", "random search", sampler=_random_sampler),
     Method("default", "Default (untuned)", "the untuned default", "#7f7f7f", "the untuned default config, once",
            sampler=_random_sampler, runs_once=True),

@@ -63,6 +63,11 @@ def came_from_queue(trial: optuna.Trial) -> bool:
     return _QUEUED_ATTR in storage_of(trial.study).get_trial_system_attrs(trial_id(trial))
 
 
+def was_queued(trial: FrozenTrial) -> bool:
+    """`came_from_queue` for a stored trial, read from its frozen copy (no storage round trip)."""
+    return _QUEUED_ATTR in trial.system_attrs
+
+
 def set_user_attr(study: optuna.Study, trial: FrozenTrial, key: str, value: Any) -> None:
     """Set a user attr on a trial that is still RUNNING when only its frozen copy is at hand."""
     storage_of(study).set_trial_user_attr(trial_id(trial), key, value)

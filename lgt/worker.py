@@ -209,10 +209,7 @@ def run_worker(request: WorkerRequest, observer: RunObserver | None = None) -> d
     method = methods.get(spec.method)
     target = build_target(spec)
     agents = method.is_agents
-    # Each worker seeds its sampler apart: with one seed, parallel TPE/random workers would all
-    # draw the same startup configs.
-    seed = (spec.seed * 100_003 + os.getpid()) % (2**32)
-    sampler = None if agents else method.make_sampler(target, seed, spec.trials)
+    sampler = None if agents else method.make_sampler(target, spec.seed, spec.trials, worker=os.getpid())
     study = load_study(storage, request.study, sampler, None if agents else method.make_pruner(target, spec.trials))
     observer.on_message(f"worker {worker_name()} on study {spec.run_id!r} ({spec.method}, {spec.target}, "
                         f"budget {spec.trials})")

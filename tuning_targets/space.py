@@ -486,8 +486,8 @@ class SearchSpace:
         Knobs are taken in space order, each at its `grid_levels`, until the
         grid holds at least `min_points` points; the remaining knobs stay at
         their default (a one-value list). The first knob leaves out its
-        default level, so no grid point repeats the default config. Optuna's GridSampler then visits
-        the points in a seeded random order, so a budget smaller than the
+        default level, so no grid point repeats the default config. `grid_points` lists them
+        in a seeded random order, so a budget smaller than the
         grid sees an unbiased subset of it. A conditional space has no single
         grid (its points do not share knobs): see `grid_points`.
         """
