@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from lgt import methods
-from lgt.options import OPTIONS
+from lgt.options import OPTIONS, TUNE_TRIALS
 
 
-def tune(target: str, *, trials: int = 10, seed: int = OPTIONS["seed"].default, storage: str | None = None,
+def tune(target: str, *, trials: int = TUNE_TRIALS, seed: int = OPTIONS["seed"].default, storage: str | None = None,
          proposer: str = OPTIONS["proposer"].default, words: str = OPTIONS["words"].default,
          llm_base_url: str | None = None, llm_model: str | None = None,
          out_dir: str | Path | None = None, **options: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from lgt import methods
 from lgt.errors import UserError
-from lgt.options import AGENTS, add_options, option
+from lgt.options import AGENTS, TUNE_TRIALS, add_options, option
 
 EXIT_USER_ERROR = 2
 BENCH_DEFAULT = ("lgt", "tpe", "gp", "grid", "random", "default")
@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     tune = commands.add_parser("tune", help="tune a target with the LGT agents (Advisor, Evaluator, Optimizer)")
     _target_options(tune, required=False)
-    option("trials").add_to(tune, default=10, help="trial budget, the default config included (default 10)")
+    option("trials").add_to(tune, default=TUNE_TRIALS,
+                            help=f"trial budget, the default config included (default {TUNE_TRIALS})")
     option("seed").add_to(tune, help="seed for training and fallbacks (default 0)")
     add_options(tune, "storage", *AGENTS, *TUNE_ONLY)
     tune.add_argument("--approve", action="store_true", help="pause before each training to accept, edit or reject")
@@ -65,9 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     option("epoch_budget").add_to(tune, help="stop once E epochs were trained over all trials, A/B branches included")
 
     worker = commands.add_parser("worker", help="run trials of a shared study until its budget is spent")
-    worker.add_argument("--storage", required=True, help="the study's storage URL, e.g. postgresql://user@host/db")
+    option("storage").add_to(worker, required=True, help="the study's storage URL, e.g. postgresql://user@host/db")
     worker.add_argument("--study", required=True, help="the study (run id) to work on")
-    worker.add_argument("--data-dir", help="where this machine keeps mnist/cifar10 (default: as the study says)")
+    option("data_dir").add_to(worker, default=None,
+                              help="where this machine keeps mnist/cifar10 (default: as the study says)")
 
     bench = commands.add_parser("bench", help="LGT against Optuna TPE, GP, grid, random and no tuning, equal budgets")
     bench.add_argument("--targets", required=True, type=_names, help="comma-separated targets, e.g. digits,iris,wine")

@@ -67,9 +67,12 @@ class Option:
         if problem is not None:
             raise UserError(f"{self.subject or (self.name if python else self.flag)} {problem}")
 
-    def add_to(self, parser: argparse.ArgumentParser, *, default: Any = _KEEP, help: str = _KEEP) -> None:
+    def add_to(self, parser: argparse.ArgumentParser, *, default: Any = _KEEP, help: str = _KEEP,
+               required: bool = False) -> None:
         """The option's flag on `parser`; a command whose budget differs gives its own default and help."""
         kwargs: dict[str, Any] = {"dest": self.name, "help": self.help if help is _KEEP else help}
+        if required:
+            kwargs["required"] = True
         if self.action is not None:
             kwargs["action"] = self.action
         else:
@@ -90,6 +93,9 @@ class Option:
 def _at_least(low: int) -> Callable[[Any], str | None]:
     return lambda value: None if value >= low else f"must be at least {low}, got {value}"
 
+
+# `lgt tune`'s trial budget when none is given (the CLI and `lgt.tune`); baselines and benches require one.
+TUNE_TRIALS = 10
 
 STORAGE_HELP = "Optuna storage URL (default sqlite:///results/studies.db)"
 
