@@ -27,6 +27,7 @@ that loses the race to create a run always finds the winner's lease.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import socket
 import threading
@@ -42,7 +43,15 @@ import sqlalchemy
 
 from lgt.errors import UserError
 from lgt.optuna_private import storage_of
-from lgt.studies import folder_lock, heartbeat_seconds, libpq_url, load_study, sqlalchemy_url, sqlite_file
+from lgt.studies import (
+    add_wall_time,
+    folder_lock,
+    heartbeat_seconds,
+    libpq_url,
+    load_study,
+    sqlalchemy_url,
+    sqlite_file,
+)
 
 LEASE_ATTR = "driver"
 STALE_BEATS = 3  # as for trials: a lease is dead once its last beat is three intervals old
@@ -156,10 +165,11 @@ class Lease:
     interval: float
     stop: threading.Event
     thread: threading.Thread | None = None
+    since: float = dataclasses.field(default_factory=time.time)  # when this process began driving
 
     def value(self) -> dict[str, Any]:
         return {"holder": holder_name(), "token": self.token, "beat": time.time(), "interval": self.interval,
-                "space": _process_space()}
+                "space": _process_space(), "since": self.since}
 
     def beat_forever(self) -> None:
         while not self.stop.wait(self.interval):
@@ -175,6 +185,20 @@ class Lease:
                                         storage=storage_of(self.study)).user_attrs.get(LEASE_ATTR)
             if isinstance(current, Mapping) and current.get("token") == self.token:
                 self.study.set_user_attr(LEASE_ATTR, None)
+
+
+def _count_lost_wall_time(study: optuna.Study) -> None:
+    """A driver killed outright (SIGKILL, power loss) never added its session's wall time; its dead lease says it.
+
+    A driver that stops in any other way adds its time and clears the lease,
+    so a lease still standing here is a killed session's: from when it began
+    to its last beat (up to one interval short). Without this, a resumed
+    run's trials would hold more training seconds than its wall time.
+    """
+    lease = study.user_attrs.get(LEASE_ATTR)
+    if isinstance(lease, Mapping) and isinstance(lease.get("since"), (int, float)) \
+            and isinstance(lease.get("beat"), (int, float)):
+        add_wall_time(study, max(0.0, float(lease["beat"]) - float(lease["since"])))
 
 
 @contextlib.contextmanager
@@ -193,6 +217,7 @@ def driving(url: str, storage: optuna.storages.BaseStorage, run_id: str, *,
         else:
             study = load_study(storage, run_id)
             check_free(study, hint)
+            _count_lost_wall_time(study)
         lease = Lease(study, uuid.uuid4().hex, float(heartbeat_seconds()), threading.Event())
         study.set_user_attr(LEASE_ATTR, lease.value())
     lease.thread = threading.Thread(target=lease.beat_forever, name=f"lease-{run_id}", daemon=True)

@@ -106,6 +106,10 @@ def test_a_live_run_is_not_driven_twice_and_a_killed_one_resumes_at_once(tmp_pat
             time.sleep(1.5)  # a second driver would have asked the LLM by now; this one never started
             assert all(agent != "preflight" for agent, _ in llm.requests[calls:])
 
+            deadline = time.monotonic() + 120  # killed with a trial done: that session's time must not be lost
+            while not counted_trials(optuna.load_study(study_name="live", storage=storage)):
+                assert time.monotonic() < deadline and first.poll() is None, log.read_text()[-3000:]
+                time.sleep(0.2)
             first.send_signal(signal.SIGKILL)
             first.wait()
             resumed = run_lgt("tune", "--resume", "live", results=results, env=env)  # at once: its holder is gone
@@ -116,6 +120,8 @@ def test_a_live_run_is_not_driven_twice_and_a_killed_one_resumes_at_once(tmp_pat
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     study = optuna.load_study(study_name="live", storage=storage)
     assert len(counted_trials(study)) == 4 and study.user_attrs["driver"] is None
+    training = sum(float(t.user_attrs.get("seconds", 0.0)) for t in study.trials)
+    assert float(study.user_attrs["wall_seconds"]) >= training  # the killed session's time is counted too
 
 
 def test_a_live_baseline_is_not_driven_by_a_second_lgt_baseline(tmp_path: Path) -> None:
