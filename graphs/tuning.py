@@ -13,6 +13,7 @@ Nodes only record: the app shell renders the change log from the study.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from langgraph.graph import START, StateGraph
@@ -90,7 +91,8 @@ def train(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
         adaptation = {"schedule": adaptive.schedule, "epochs_trained": adaptive.epochs_trained,
                       "final_config": adaptive.final_config, "stop_reason": adaptive.stop_reason}
     else:
-        result = deps.target.run(pending["config"], deps.progress.epoch_reporter(), seed=deps.seed)
+        steps = math.inf if deps.epoch_budget is None else max(1, deps.epoch_budget - state.get("epochs_used", 0))
+        result = deps.target.run(pending["config"], deps.progress.epoch_reporter(), seed=deps.seed, max_steps=steps)
         adaptation = {"epochs_trained": len(result.history)}
     deps.progress.on_trial_end(number, result)
     return {"last_result": result.to_dict(), "last_adaptation": adaptation}

@@ -19,7 +19,6 @@ they share; there is no scheduler of our own. Each worker:
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import socket
 import threading
@@ -169,8 +168,8 @@ def train_trial(target: Target, config: Config, seed: int, reporter: Reporter, e
     never stops (it reports once, when the model is already trained) and
     which costs one step of the epoch budget.
     """
-    if math.isinf(epochs_left) and trial is None:
-        return target.run(config, reporter, seed=seed), False
+    if trial is None:
+        return target.run(config, reporter, seed=seed, max_steps=epochs_left), False
     run = target.start_run(config, seed=seed)
     reporter.on_start(int(min(run.planned_epochs, epochs_left)))
     pruned = False

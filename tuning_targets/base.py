@@ -10,6 +10,7 @@ share `tuning_targets.torch_target.TorchTarget`.
 
 from __future__ import annotations
 
+import math
 import time
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
@@ -71,10 +72,10 @@ class Target(ABC):
         """
 
     def run(self, config: Config, reporter: Reporter | None = None, *, seed: int = 0,
-            device: torch.device | None = None) -> TrialResult:
-        """Train one config; the config must already fit the space."""
+            device: torch.device | None = None, max_steps: float = math.inf) -> TrialResult:
+        """Train one config, at most `max_steps` steps (epochs); the config must already fit the space."""
         run = self.start_run(config, seed=seed, device=device)
-        result = run_to_end(run, reporter)
+        result = run_to_end(run, reporter, max_steps)
         result.seconds = time.perf_counter() - run.started
         return result
 

@@ -20,6 +20,7 @@ Nothing here needs torch.
 
 from __future__ import annotations
 
+import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Collection
@@ -186,11 +187,15 @@ class FailedRun(ModelRun):
         return []
 
 
-def run_to_end(run: ModelRun, reporter: Reporter | None = None) -> TrialResult:
-    """Step `run` through its planned steps (or until early stopping or failure) and finish it."""
+def run_to_end(run: ModelRun, reporter: Reporter | None = None, max_steps: float = math.inf) -> TrialResult:
+    """Step `run` through its planned steps (or until early stopping, failure or `max_steps`) and finish it.
+
+    `max_steps` is what is left of a run's epoch budget: every method stops
+    its last trial there, so equal budgets train equal epochs.
+    """
     reporter = reporter or Reporter()
-    reporter.on_start(run.planned_epochs)
-    while not run.done:
+    reporter.on_start(int(min(run.planned_epochs, max_steps)))
+    while not run.done and len(run.history) < max_steps:
         record = run.step()
         if record is None:
             break

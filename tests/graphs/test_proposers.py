@@ -119,3 +119,16 @@ def test_words_that_contradict_or_are_not_words_are_replaced_and_bad_guidance_re
     changelog = Path(str(summary["changelog"])).read_text()
     assert "Guidance refused" in changelog and "v0 stays" in changelog
     assert "decrease learning rate" not in changelog and ".*/48" not in changelog and "][" not in changelog
+
+
+def test_an_epoch_budget_stops_an_lgt_run_where_it_stops_the_baseline(tmp_path: Path) -> None:
+    """The last trial of either loop trains only the epochs left, so one budget trains equal epochs everywhere."""
+    def epochs(name: str) -> list[int]:
+        study = optuna.load_study(study_name=name, storage=_storage(tmp_path))
+        return [len(t.user_attrs["history"]) for t in sorted(study.trials, key=lambda t: t.number)]
+
+    baseline = run_baseline(BaselineRequest(target="iris", method="tpe", trials=6, seed=3, storage=_storage(tmp_path),
+                                            epoch_budget=40, models="mlp"))
+    lgt = _tune(tmp_path, ScriptedLLM(), method="lgt-tpe", epoch_budget=40, models="mlp")
+    assert epochs(str(lgt["study_name"])) == epochs(str(baseline["study_name"]))
+    assert sum(epochs(str(lgt["study_name"]))) == 40
