@@ -79,7 +79,7 @@ from lgt.observer import RunObserver
 from lgt.options import OPTIONS, AgentsOptions, check_fields
 from lgt.optuna_private import storage_of, storage_url, trial_id
 from lgt.recorder import proposal_attrs
-from lgt.studies import libpq_url, sqlite_file, study_direction
+from lgt.studies import graph_thread, libpq_url, sqlite_file, study_direction
 from tuning_targets import config_key
 
 log = logging.getLogger("lgt.sampler")
@@ -220,12 +220,20 @@ class _Run:
     def __init__(self, sampler: LGTSampler, study: Study) -> None:
         self.sampler, self.study = sampler, study
         self.url = storage_url(study)
-        self.thread: RunnableConfig = {"configurable": {"thread_id": f"lgt-sampler:{study.study_name}"}}
+        self._thread: RunnableConfig | None = None
         self.saver = _saver(self.url)
         self.graph = build_graph().compile(checkpointer=self.saver)
         self._agents: tuple[Evaluator | _Off, Optimizer | _Off, Advisor | _Off] | None = None
         self._transcript: Transcript | None = None
         self._sources: dict[str, TPECandidates] = {}
+
+    @property
+    def thread(self) -> RunnableConfig:
+        """The graph's checkpoint thread (`graph_thread`), made on first use, which is under `locked`."""
+        if self._thread is None:
+            self._thread = {"configurable": {"thread_id": graph_thread(self.study,
+                                                                       f"lgt-sampler:{self.study.study_name}")}}
+        return self._thread
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:

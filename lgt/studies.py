@@ -15,6 +15,7 @@ import json
 import math
 import os
 import shlex
+import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -325,6 +326,31 @@ def finish_trial(study: optuna.Study, trial: optuna.Trial, result: TrialResult, 
         study.tell(trial, result.val_metric)
     else:
         study.tell(trial, state=TrialState.FAIL)
+
+
+# The LangGraph thread of a study's LGT loop, made with the study (`graph_thread`).
+GRAPH_THREAD_ATTR = "graph_thread"
+
+
+def graph_thread(study: optuna.Study, legacy: str) -> str:
+    """The id under which the study's LGT graph is checkpointed: a token made with the study.
+
+    Checkpoints live apart from the study (a file in the run folder, or
+    tables beside a PostgreSQL storage), so a study deleted and made again
+    under the same name must not find the old one's graph: it would resume
+    a finished run and train nothing. A study from before the token, with
+    finished trials, keeps its checkpoints under `legacy` (its old thread
+    id). Call it where only one process drives the study (the run's lease,
+    the sampler's study lock).
+    """
+    token = study.user_attrs.get(GRAPH_THREAD_ATTR)
+    if isinstance(token, str):
+        return token
+    if any(t.state.is_finished() for t in study.get_trials(deepcopy=False)):
+        return legacy
+    token = f"{legacy}:{uuid.uuid4().hex[:12]}"
+    study.set_user_attr(GRAPH_THREAD_ATTR, token)
+    return token
 
 
 def add_wall_time(study: optuna.Study, seconds: float) -> None:

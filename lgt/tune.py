@@ -52,6 +52,7 @@ from lgt.settings import default_storage_url, run_path
 from lgt.studies import (
     add_wall_time,
     create_study,
+    graph_thread,
     libpq_url,
     load_study,
     open_storage,
@@ -263,7 +264,7 @@ def _drive(request: TuneRequest, spec: RunSpec, target: Target, study: optuna.St
                                          sampler=lambda: methods.tpe_sampler(target, spec.seed, spec.trials)))
     graph = (build_batch_graph() if parallel > 1 else build_graph(approve=request.approve)).compile(
         checkpointer=saver)
-    thread: RunnableConfig = {"configurable": {"thread_id": spec.run_id}}
+    thread: RunnableConfig = {"configurable": {"thread_id": graph_thread(study, spec.run_id)}}
     snapshot = graph.get_state(thread)
     deps.session_start = len(snapshot.values.get("trials", []))
     started = bool(snapshot.values)
