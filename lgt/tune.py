@@ -223,6 +223,8 @@ def run_tune(request: TuneRequest, observer: RunObserver | None = None, approver
                             hint=_busy_hint(storage_url, spec.run_id)) as study, \
                 storage_writes(storage_url, spec.run_id, agents=True):
             folder.mkdir(parents=True, exist_ok=True)
+            if not resuming:
+                _set_aside_old_transcript(folder, observer)
             study.set_user_attr("llm_model", settings.model)
             started_at = time.perf_counter()
             try:
@@ -237,6 +239,21 @@ def run_tune(request: TuneRequest, observer: RunObserver | None = None, approver
     summary |= {"transcript": str(folder / "transcript.jsonl"), "llm_model": settings.model}
     observer.on_run_end(summary)
     return summary
+
+
+def _set_aside_old_transcript(folder: Path, observer: RunObserver) -> None:
+    """A new run in the folder of a deleted study of the same id keeps the old transcript apart, renamed.
+
+    The transcript is the run's record of LLM calls and the source of its
+    LLM seconds and tokens (`Transcript.usage`); appended to, the new run
+    would count the old run's calls as its own.
+    """
+    old = folder / "transcript.jsonl"
+    if not old.exists():
+        return
+    kept = folder / f"transcript.before-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+    old.rename(kept)
+    observer.on_message(f"the folder held the transcript of an earlier run under this id: kept as {kept.name}")
 
 
 def _drive(request: TuneRequest, spec: RunSpec, target: Target, study: optuna.Study, options: _Options,
