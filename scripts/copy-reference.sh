@@ -6,6 +6,6 @@ set -euo pipefail
 src=${1:?usage: scripts/copy-reference.sh FOLDER [NAME]}
 dest="results/reference/${2:-$(basename "$src")}"
 mkdir -p "$dest"
-(cd "$src" && find . -type f ! -name checkpoint.db ! -name transcript.jsonl ! -path './runs/*/report.html' -print0) |
+(cd "$src" && find . -type f ! -name checkpoint.db ! -name 'transcript*.jsonl' ! -path './runs/*/report.html' -print0) |
   while IFS= read -r -d '' f; do mkdir -p "$dest/$(dirname "$f")"; cp "$src/$f" "$dest/$f"; done
 echo "$dest: $(du -sh "$dest" | cut -f1)"
