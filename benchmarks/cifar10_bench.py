@@ -35,7 +35,7 @@ if str(REPO) not in sys.path:  # run by path from anywhere
 METHODS = "lgt,tpe,random,tpe-hyperband,default"
 SEEDS = "1,2,3"
 TRIALS = 15
-EPOCH_BUDGET = 20
+EPOCH_BUDGET = 10
 
 
 def bench_args(args: argparse.Namespace) -> list[str]:
