@@ -96,6 +96,17 @@ def test_ids_of_benches_that_set_nothing_new_stay_as_the_readme_cites_them() -> 
                                      seeds=[4, 5])) == "bench-cf9646a5d0"
     assert bench_id_for(BenchRequest(targets=["digits"], methods=["lgt", "tpe", "tpe-median", "tpe-hyperband"],
                                      trials=30, seeds=[1], adapt="epoch", epoch_budget=24)) == "bench-70248ca7aa"
+    assert bench_id_for(BenchRequest(targets=["digits", "breast_cancer"], methods=["lgt", "tpe"], trials=12,
+                                     seeds=[1, 2, 3, 4, 5])) == "bench-6ab8c446db"
+    assert bench_id_for(BenchRequest(targets=["mnist"], methods=["lgt", "tpe", "random", "tpe-hyperband", "default"],
+                                     trials=15, seeds=[1, 2, 3], epoch_budget=10,
+                                     data_dir="../shared/data")) == "bench-cf71e22e60"
+    tables = ["breast_cancer", "diabetes", "wine", "csv:results/bench-data/benefits.csv",
+              "csv:results/bench-data/diamonds.csv"]
+    assert bench_id_for(BenchRequest(targets=tables, methods=["lgt", "tpe", "random", "default"], trials=15,
+                                     seeds=[1, 2, 3], target_column="target", models="all")) == "bench-96aad08446"
+    assert bench_id_for(BenchRequest(targets=tables, methods=["tpe", "default"], trials=15, seeds=[1, 2, 3],
+                                     target_column="target", models="mlp")) == "bench-3de560c22c"
 
 
 def test_every_measured_setting_changes_the_id() -> None:
