@@ -79,9 +79,10 @@ def train(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
     number = len(state["trials"])
     deps.progress.on_proposal(state["round"], state["budget"], pending)
     deps.progress.on_trial_start(number, number + 1, state["budget"], pending["config"])
+    # What is left of the epoch budget: this trial stops there, in either mode, as a baseline's does.
+    left = None if deps.epoch_budget is None else max(1, deps.epoch_budget - state.get("epochs_used", 0))
     if deps.adapt == "epoch":
         assert deps.advisor is not None, "the serial loop needs an Advisor"
-        left = None if deps.epoch_budget is None else max(1, deps.epoch_budget - state.get("epochs_used", 0))
         adaptive = run_adaptive_trial(deps.target, pending["config"], evaluator=deps.evaluator,
                                       advisor=deps.advisor, seed=deps.seed, epoch_budget=left,
                                       check=deps.adapt_check, guidance=state.get("guidance") or None,
@@ -91,8 +92,8 @@ def train(state: TuningState, runtime: Runtime[Deps]) -> dict[str, Any]:
         adaptation = {"schedule": adaptive.schedule, "epochs_trained": adaptive.epochs_trained,
                       "final_config": adaptive.final_config, "stop_reason": adaptive.stop_reason}
     else:
-        steps = math.inf if deps.epoch_budget is None else max(1, deps.epoch_budget - state.get("epochs_used", 0))
-        result = deps.target.run(pending["config"], deps.progress.epoch_reporter(), seed=deps.seed, max_steps=steps)
+        result = deps.target.run(pending["config"], deps.progress.epoch_reporter(), seed=deps.seed,
+                                 max_steps=math.inf if left is None else left)
         adaptation = {"epochs_trained": len(result.history)}
     deps.progress.on_trial_end(number, result)
     return {"last_result": result.to_dict(), "last_adaptation": adaptation}

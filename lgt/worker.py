@@ -48,7 +48,8 @@ from lgt.studies import (
     release,
     trial_attrs,
 )
-from tuning_targets import Config, Reporter, Target, TrialResult
+from tuning_targets import Config, EpochRecord, Reporter, Target, TrialResult
+from tuning_targets.stepping import run_to_end
 
 POLL_SECONDS = 1.0
 
@@ -171,21 +172,15 @@ def train_trial(target: Target, config: Config, seed: int, reporter: Reporter, e
     if trial is None:
         return target.run(config, reporter, seed=seed, max_steps=epochs_left), False
     run = target.start_run(config, seed=seed)
-    reporter.on_start(int(min(run.planned_epochs, epochs_left)))
     pruned = False
-    while not run.done and len(run.history) < epochs_left:
-        record = run.step()
-        if record is None:
-            break
-        reporter.on_epoch(record)
-        if trial is not None:
-            trial.report(record.val_metric, record.epoch)
-            if not run.done and trial.should_prune():
-                pruned = True
-                break
-    result = run.finish()
-    reporter.on_end(result)
-    return result, pruned
+
+    def prune(record: EpochRecord) -> bool:
+        nonlocal pruned
+        trial.report(record.val_metric, record.epoch)
+        pruned = not run.done and trial.should_prune()
+        return pruned
+
+    return run_to_end(run, reporter, epochs_left, stop=prune), pruned
 
 
 @dataclass(kw_only=True)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -187,11 +187,13 @@ class FailedRun(ModelRun):
         return []
 
 
-def run_to_end(run: ModelRun, reporter: Reporter | None = None, max_steps: float = math.inf) -> TrialResult:
+def run_to_end(run: ModelRun, reporter: Reporter | None = None, max_steps: float = math.inf,
+               stop: Callable[[EpochRecord], bool] | None = None) -> TrialResult:
     """Step `run` through its planned steps (or until early stopping, failure or `max_steps`) and finish it.
 
     `max_steps` is what is left of a run's epoch budget: every method stops
-    its last trial there, so equal budgets train equal epochs.
+    its last trial there, so equal budgets train equal epochs. `stop` sees
+    each step's record and may end the run there (a pruner's verdict).
     """
     reporter = reporter or Reporter()
     reporter.on_start(int(min(run.planned_epochs, max_steps)))
@@ -200,6 +202,8 @@ def run_to_end(run: ModelRun, reporter: Reporter | None = None, max_steps: float
         if record is None:
             break
         reporter.on_epoch(record)
+        if stop is not None and stop(record):
+            break
     result = run.finish()
     reporter.on_end(result)
     return result
