@@ -45,8 +45,10 @@ REMEDIES: dict[str, dict[str, Direction]] = {
     "underfitting": {**dict.fromkeys(_REGULARISERS, "decrease"), **dict.fromkeys(_CAPACITY, "increase"),
                      "learning_rate": "increase", "gb_learning_rate": "increase", "epochs": "increase",
                      "max_iter": "increase"},
-    "stopped too early": {"epochs": "increase", "early_stopping_patience": "increase", "learning_rate": "increase",
-                          "max_iter": "increase", "n_estimators": "increase"},
+    # Still improving at the last epoch means the epochs ran out, not patience (early stopping fires only after
+    # epochs without gain), so early_stopping_patience is no remedy here.
+    "stopped too early": {"epochs": "increase", "learning_rate": "increase", "max_iter": "increase",
+                          "n_estimators": "increase"},
     "ran too long": {"epochs": "decrease", "max_iter": "decrease", "n_estimators": "decrease"},
     "plateau": {"learning_rate": "decrease", "gb_learning_rate": "decrease", "epochs": "decrease"},
     "unstable": {"learning_rate": "decrease", "gb_learning_rate": "decrease", "batch_size": "increase",

@@ -147,11 +147,14 @@ def option_line(index: int, option: Option) -> str:
 MENU_MOVES = 3  # changes per candidate a menu-mode Advisor reads: its prompt is read every round
 
 
-def acts_on(option: Option, problems: Sequence[str], knobs: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
+def acts_on(option: Option, problems: Sequence[str], knobs: Mapping[str, Mapping[str, Any]], *,
+            against: bool = False) -> dict[str, list[str]]:
     """For each of the best trial's `problems`, the option's changes that are the playbook's remedy for it.
 
     E.g. {"overfitting": ["dropout 0.1 -> 0.3"]}: what a reader (and the
-    Advisor) can check against `agents.diagnoses.REMEDIES`.
+    Advisor) can check against `agents.diagnoses.REMEDIES`. With `against`,
+    the changes that move the other way ("epochs 13 -> 2" against a stop
+    while still improving), which a sentence naming the remedies must not hide.
     """
     found: dict[str, list[str]] = {}
     for problem in problems:
@@ -159,7 +162,8 @@ def acts_on(option: Option, problems: Sequence[str], knobs: Mapping[str, Mapping
             wanted = remedy(problem, knob)
             way = move(old, new, knobs.get(knob, {}).get("choices") if knobs.get(knob, {}).get("type") ==
                        "categorical" else None)
-            if wanted is not None and way == {"increase": "up", "decrease": "down"}[wanted]:
+            if wanted is not None and way is not None and (way == {"increase": "up", "decrease": "down"}[wanted]) \
+                    != against:
                 found.setdefault(problem, []).append(f"{knob} {fmt(old)} -> {fmt(new)}")
     return found
 

@@ -244,8 +244,10 @@ def _picked_why(candidate: Candidate, option: Option | None, best: TrialRecord |
             candidate.replaced.append(f"the Advisor's cause {cause!r}: none of the candidate's changes is a remedy "
                                       f"for it")
         else:
+            opposed = acts_on(option, [cause], knobs, against=True).get(cause) if option else None
+            also = f" It also moves {', '.join(opposed[:2])}, the other way." if opposed else ""
             return (f"{text}, against the best trial's {diagnoses.noun(cause)} ({_evidence_of(cause, best, metric)}): "
-                    f"it moves {', '.join(acting[:2])}.")
+                    f"it moves {', '.join(acting[:2])}.{also}")
     moves = [f"{k} {fmt(a)} -> {fmt(b)}" for k, (a, b) in (option.changes if option else {}).items()]
     if not moves:
         return f"{text}."

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.diagnostics import diagnose
+from agents.diagnostics import diagnose, flags
+from agents.menus import remedy_menu
 from agents.records import TrialRecord
 from agents.wording import says_nothing
 from graphs.evidence import Option
@@ -122,3 +123,22 @@ def test_the_advisors_pick_is_written_with_the_problem_it_acts_on_unless_code_ca
     assert backed.rationale.endswith("it moves weight_decay 0 -> 0.005.") and backed.replaced == []
     unseen = pick("plateau")
     assert "plateau" not in unseen.rationale and "the best trial's curves do not show it" in unseen.replaced[0]
+
+
+def test_a_pick_that_also_moves_a_knob_against_its_cause_says_so() -> None:
+    best = record(0, 0.91, OVERFIT, dropout=0.2)
+    option = Option(DEFAULT | {"weight_decay": 0.005, "dropout": 0.0}, "tpe", rank=1, of=4)
+    option.changes = {"weight_decay": (0.0, 0.005), "dropout": (0.2, 0.0)}
+    candidate = Candidate(dict(option.config), "tpe", pick=0, departed=False, cause="overfitting",
+                          choice={"mode": "scored"})
+    checked = checked_candidate(candidate, best["config"], {}, KNOBS, option, best, METRIC, set())
+    assert "it moves weight_decay 0 -> 0.005. It also moves dropout 0.2 -> 0, the other way." in checked.rationale
+
+
+def test_a_curve_still_rising_at_its_last_epoch_is_answered_with_epochs_not_patience() -> None:
+    """Early stopping fires only after epochs without gain: a run still improving at its end ran out of epochs."""
+    rising = record(0, 0.88, [(0.70, 1.0, 0.9), (0.80, 0.7, 0.6), (0.88, 0.5, 0.45)])
+    assert "stopped too early" in flags(rising["diagnostics"])
+    menu = remedy_menu(TARGET.space.describe(), ["stopped too early"], rising, None)
+    assert {"knob": "epochs", "direction": "increase", "cause": "stopped too early"} in menu
+    assert all(step["knob"] != "early_stopping_patience" for step in menu)
